@@ -16,10 +16,12 @@ def print_json(obj: Any) -> None:
 
 def fmt(x: Any, digits: int = 4) -> str:
     """Format a number compactly for tables."""
-    if isinstance(x, bool) or x is None:
+    import numpy as np
+
+    if isinstance(x, (bool, np.bool_, str)) or x is None:
         return str(x)
-    if isinstance(x, int):
-        return str(x)
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
     try:
         v = float(x)
     except (TypeError, ValueError):

@@ -1,0 +1,72 @@
+"""Closed-form target geometries (float64): simplex ETF, SELI, Liu's deep-linear UFM, NCMC frames.
+
+See docs/geometry.md for the formulas and conventions.
+"""
+
+from ncollapse.geometry.deep_linear import (
+    DeepLinearSolution,
+    deep_linear_ufm,
+    global_threshold,
+    scalar_objective,
+    shrinkage,
+    stationary_threshold,
+    y_hat,
+)
+from ncollapse.geometry.etf import (
+    centering,
+    etf_gram,
+    helmert_basis,
+    random_orthonormal,
+    simplex_etf,
+)
+from ncollapse.geometry.multicenter import (
+    MultiCenterFrame,
+    al_counts,
+    class_aware_counts,
+    cos_alpha,
+    cos_rho,
+    multicenter_frame,
+)
+from ncollapse.geometry.seli import (
+    EIG_RTOL,
+    SELIFactors,
+    SELIGeometry,
+    one_hot,
+    sel_matrix,
+    seli_class_grams,
+    seli_factors,
+    seli_geometry,
+    step_counts,
+    step_seli_closed_form,
+)
+
+__all__ = [
+    "EIG_RTOL",
+    "DeepLinearSolution",
+    "MultiCenterFrame",
+    "SELIFactors",
+    "SELIGeometry",
+    "al_counts",
+    "centering",
+    "class_aware_counts",
+    "cos_alpha",
+    "cos_rho",
+    "deep_linear_ufm",
+    "etf_gram",
+    "global_threshold",
+    "helmert_basis",
+    "multicenter_frame",
+    "one_hot",
+    "random_orthonormal",
+    "scalar_objective",
+    "sel_matrix",
+    "seli_class_grams",
+    "seli_factors",
+    "seli_geometry",
+    "shrinkage",
+    "simplex_etf",
+    "stationary_threshold",
+    "step_counts",
+    "step_seli_closed_form",
+    "y_hat",
+]

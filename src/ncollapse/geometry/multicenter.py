@@ -1,0 +1,173 @@
+"""NCMC multi-center frames (Yan et al., NeurIPS 2024), spec ncmc-allnc.md §1.3 and §1.6.
+
+* ``K`` classes; class ``k`` gets ``f_k`` centers, ``F = Σ f_k``.
+* ``W0`` (K x d): orthonormal classifier rows ``w_k``; ``V`` (F x d): orthonormal rows ``v_j^(k)``,
+  jointly orthonormal with ``W0`` (so ``d >= F + K``; with ``f_k = f`` for all k, ``d >= (f+1)K``).
+* Centers ``w_j^(k) = cos θ · v_j^(k) + sin θ · w_k``: unit norm, centers of different classes are
+  orthogonal, two centers of the same class have cosine ``sin²θ``.
+* Mean of a class's centers ``w̄^(k) = (1/f_k) Σ_j w_j^(k)``;
+  ``cos α_k = cos∠(w̄^(k), w_j^(k)) = sqrt((cos²θ + f_k sin²θ)/f_k)`` and
+  ``cos ρ_k = cos∠(w̄^(k), w_k) = sqrt(f_k) sin θ / sqrt(cos²θ + f_k sin²θ)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ncollapse.errors import NCollapseError, check_counts
+from ncollapse.geometry._validate import check_int
+from ncollapse.geometry.etf import random_orthonormal
+
+__all__ = [
+    "MultiCenterFrame",
+    "al_counts",
+    "class_aware_counts",
+    "cos_alpha",
+    "cos_rho",
+    "multicenter_frame",
+]
+
+
+def _check_f(f) -> int:
+    return check_int(
+        f, "f", minimum=1, fix="f is the average number of centers per class (e.g. 20)"
+    )
+
+
+def _check_theta(theta) -> float:
+    try:
+        th = float(theta)
+    except (TypeError, ValueError) as exc:
+        raise NCollapseError(f"theta={theta!r} is not a number (radians, e.g. 0.2)") from exc
+    if not np.isfinite(th) or th < 0 or th > np.pi / 2 + 1e-12:
+        raise NCollapseError(
+            f"theta={theta!r} must be an angle in radians within [0, pi/2]; e.g. 0.2"
+        )
+    return th
+
+
+def al_counts(k: int, f: int) -> np.ndarray:
+    """AL ("average loss") center counts: ``[f] * k`` (int64)."""
+    k = check_int(k, "k", minimum=2, fix="need at least 2 classes")
+    return np.full(k, _check_f(f), dtype=np.int64)
+
+
+def class_aware_counts(counts, f: int) -> np.ndarray:
+    """CAL center counts ``f_k`` by NCMC's class-aware strategy (§3.5), applied positionally.
+
+    With ``K`` classes, ``N = Σ n`` and the counts taken IN THE ORDER GIVEN (the paper assumes head
+    to tail, i.e. descending; it is not re-sorted here, exactly as the paper's own example does):
+
+    1. ``p_k = n_k / N``;
+    2. ``a_k = floor((f-1) K p_k) + 1`` (so ``a_k >= 1``);
+    3. reverse the list to ``(a_K, ..., a_1)`` and add 1 to entries from the left (cycling if ever
+       needed) until the sum is ``f K``; entry ``i`` of the result is ``f_i`` for class ``i``.
+
+    Since ``Σ a_k <= f K`` and the deficit is ``< K``, one left-to-right pass suffices.
+    Examples: ``(1,3,3), f=3 -> (4,4,1)``; CIFAR-10-LT (rho=100), ``f=20 ->
+    (2,3,4,5,7,11,17,28,46,77)``. The paper applies the strategy for ``f >= 2``; ``f = 1`` is
+    accepted and gives all ones (the same as AL).
+    """
+    n = check_counts(counts)
+    f = _check_f(f)
+    K = n.size
+    N = int(n.sum())
+    a = ((f - 1) * K * n) // N + 1  # exact integer floor of (f-1) K n_k / N
+    out = a[::-1].copy()
+    deficit = f * K - int(out.sum())
+    i = 0
+    while deficit > 0:
+        out[i % K] += 1
+        deficit -= 1
+        i += 1
+    return out.astype(np.int64)
+
+
+def cos_alpha(f_counts, theta: float) -> np.ndarray:
+    """``cos α_k = sqrt((cos²θ + f_k sin²θ) / f_k)``: cosine between ``w̄^(k)`` and each center."""
+    fk = check_counts(f_counts, name="f_counts", min_classes=1).astype(float)
+    th = _check_theta(theta)
+    return np.sqrt((np.cos(th) ** 2 + fk * np.sin(th) ** 2) / fk)
+
+
+def cos_rho(f_counts, theta: float) -> np.ndarray:
+    """``cos ρ_k = sqrt(f_k) sin θ / sqrt(cos²θ + f_k sin²θ)``: cosine of ``w̄^(k)`` and ``w_k``."""
+    fk = check_counts(f_counts, name="f_counts", min_classes=1).astype(float)
+    th = _check_theta(theta)
+    return np.sqrt(fk) * np.sin(th) / np.sqrt(np.cos(th) ** 2 + fk * np.sin(th) ** 2)
+
+
+@dataclass
+class MultiCenterFrame:
+    """A fixed NCMC frame (float64, unit-norm rows).
+
+    ``W0`` (K x d) orthonormal classifier rows; ``V`` (F x d) orthonormal rows orthogonal to ``W0``;
+    ``centers`` (F x d): ``cos θ V + sin θ W0[center_class]``; ``center_class`` (F,) class of each
+    center (consecutive blocks of sizes ``f_counts``); ``f_counts`` (K,); ``theta`` (radians);
+    ``cos_alpha`` (K,); ``mean_centers`` (K x d): ``w̄^(k)``; ``cos_rho`` (K,); ``seed``.
+    """
+
+    W0: np.ndarray
+    V: np.ndarray
+    centers: np.ndarray
+    center_class: np.ndarray
+    f_counts: np.ndarray
+    theta: float
+    cos_alpha: np.ndarray
+    mean_centers: np.ndarray
+    cos_rho: np.ndarray
+    seed: int | None = None
+
+    def to_dict(self) -> dict:
+        """Plain dict of python lists/floats (JSON-ready)."""
+        from ncollapse.io import to_jsonable
+
+        return to_jsonable(asdict(self))
+
+
+def multicenter_frame(
+    f_counts, d: int, theta: float = 0.2, seed: int | None = 0
+) -> MultiCenterFrame:
+    """Build a seeded multi-center frame for per-class center counts ``f_counts`` in ``R^d``.
+
+    One ``d x (F+K)`` matrix ``Q`` with orthonormal columns is drawn with
+    :func:`~ncollapse.geometry.etf.random_orthonormal` (QR of a seeded Gaussian); its first ``K``
+    columns are ``w_k`` and the remaining ``F`` columns, in consecutive blocks of sizes
+    ``f_1..f_K``, are the ``v_j^(k)``. Requires ``d >= F + K``.
+    """
+    fk = check_counts(f_counts, name="f_counts", min_classes=2)
+    th = _check_theta(theta)
+    K = fk.size
+    F = int(fk.sum())
+    d = check_int(d, "d", minimum=1)
+    if d < F + K:
+        mean_f = F / K
+        f_txt = f"{int(mean_f)}" if mean_f == int(mean_f) else f"{mean_f:g}"
+        raise NCollapseError(
+            f"d={d} is too small for a multi-center frame with K={K} classes and F={F} centers: "
+            f"need "
+            f"d >= F+K = (f+1)K = ({f_txt}+1)*{K} = {F + K}; add a projection layer "
+            f"Linear(d_backbone -> {F + K}) (or larger) before the classifier, or lower f"
+        )
+    Q = random_orthonormal(d, F + K, seed)
+    W0 = Q[:, :K].T.copy()
+    V = Q[:, K:].T.copy()
+    center_class = np.repeat(np.arange(K), fk)
+    centers = np.cos(th) * V + np.sin(th) * W0[center_class]
+    mean_centers = np.zeros((K, d))
+    np.add.at(mean_centers, center_class, centers)
+    mean_centers /= fk[:, None]
+    return MultiCenterFrame(
+        W0=W0,
+        V=V,
+        centers=centers,
+        center_class=center_class,
+        f_counts=fk,
+        theta=th,
+        cos_alpha=cos_alpha(fk, th),
+        mean_centers=mean_centers,
+        cos_rho=cos_rho(fk, th),
+        seed=seed,
+    )
