@@ -1,0 +1,56 @@
+"""`ncollapse train CONFIG [key=value ...] [--resume RUN_DIR] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def register(sub) -> None:
+    from ncollapse.cli import add_json_flag
+
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML recipe (DDP: torchrun --nproc_per_node=N -m ncollapse train ...)",
+        description="Train from a YAML recipe with dotted overrides, e.g. "
+        "`ncollapse train configs/fmnist_lt_ce.yaml train.epochs=5 loss.name=ldam`.",
+    )
+    p.add_argument("config", nargs="?", help="YAML recipe (omit with --resume)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides section.key=value")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    add_json_flag(p)
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ncollapse.errors import NCollapseError
+    from ncollapse.output import print_json, print_table
+    from ncollapse.train import resume_run, train_from_config
+
+    overrides = list(args.overrides)
+    if args.resume:
+        if args.config and "=" in args.config:
+            overrides.insert(0, args.config)
+        elif args.config:
+            raise NCollapseError("--resume takes the run directory; do not pass a config file too")
+        result = resume_run(args.resume, overrides)
+    else:
+        if not args.config:
+            raise NCollapseError("pass a YAML recipe (see configs/) or --resume RUN_DIR")
+        if "=" in args.config:
+            raise NCollapseError(f"the first argument must be a YAML file, got override {args.config!r}")
+        result = train_from_config(args.config, overrides)
+    if int(os.environ.get("RANK", "0")) != 0:  # only rank 0 reports under DDP
+        return 0
+    summary = result.summary()
+    if args.json:
+        print_json(summary)
+        return 0
+    rows = [["run", summary["run_dir"]], ["epochs", result.epochs_done]]
+    for key in ("train_loss", "train_acc", "test_acc", "balanced_acc"):
+        if summary.get(key) is not None:
+            rows.append([key, summary[key]])
+    for g, v in (summary.get("group_acc") or {}).items():
+        rows.append([f"{g} acc", v])
+    print_table("training summary", ["", "value"], rows)
+    return 0

@@ -1,0 +1,608 @@
+"""The trainer: one loop for every method, with NC tracking, atomic checkpoints, resume and DDP.
+
+A run directory holds ``config.yaml`` (resolved), ``manifest.json`` (the long-tailed subset),
+``env.json`` (versions, device), ``metrics.jsonl`` (one JSON object per epoch), ``checkpoint.pt``
+(the last good epoch, written atomically) and TensorBoard event files under ``tb/``.
+
+Determinism: the loader order and mixup draws of epoch ``e`` depend only on (train.seed, e), so a run
+resumed from the checkpoint of epoch ``e`` replays epochs ``e+1..`` exactly like an uninterrupted run
+on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ncollapse.config import Config, dump_config, load_config
+from ncollapse.errors import NCollapseError
+from ncollapse.io import atomic_write_json, atomic_write_text, to_jsonable
+from ncollapse.train.checkpoint import CKPT_NAME, load_checkpoint, save_checkpoint
+from ncollapse.train.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed
+from ncollapse.train.schedule import lr_factor
+
+
+class TrainingDiverged(NCollapseError):
+    """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+    def summary(self) -> dict[str, Any]:
+        f = self.final
+        keys = ["epoch", "train_loss", "train_acc", "test_acc", "balanced_acc", "group_acc",
+                "posthoc_acc", "nc"]
+        out = {k: f.get(k) for k in keys if k in f}
+        out["run_dir"] = str(self.run_dir)
+        return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NCollapseError(f"train.device={name!r} but CUDA is not available; use train.device=cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise NCollapseError(f"train.device={name!r} is not a device; use auto, cpu or cuda") from exc
+
+
+def new_run_dir(out_dir: str | Path, name: str) -> Path:
+    """Create a fresh run directory; an existing one is never reused or overwritten."""
+    base = Path(out_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        cand = base / (f"{name}-{stamp}" + (f"-{i}" if i else ""))
+        try:
+            cand.mkdir()
+            return cand
+        except FileExistsError:
+            continue
+    raise NCollapseError(f"could not create a new run directory under {base}")
+
+
+def env_info(device: torch.device, dist_info: DistInfo) -> dict[str, Any]:
+    from ncollapse import __version__
+
+    return {
+        "ncollapse": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "world_size": dist_info.world_size,
+        "argv": sys.argv,
+    }
+
+
+def epoch_generator(seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    g.manual_seed((int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**63 - 1))
+    return g
+
+
+def _build_train_data(cfg: Config):
+    from ncollapse.data import load_dataset, make_long_tailed
+
+    dc = cfg.data
+    train = load_dataset(dc.name, split="train", root=dc.root)
+    test = load_dataset(dc.name, split="test", root=dc.root)
+    kw: dict[str, Any] = {"seed": dc.seed}
+    if dc.profile == "exp":
+        if dc.rho is None:
+            raise NCollapseError("data.profile=exp needs data.rho (n_max/n_min), e.g. data.rho=100")
+        kw.update(profile="exp", rho=dc.rho)
+    elif dc.profile == "step":
+        kw.update(profile="step", k_maj=dc.k_maj, k_min=dc.k_min, R=dc.R)
+    elif dc.profile == "counts":
+        kw.update(profile="counts", counts=dc.counts)
+    elif dc.profile == "none":
+        kw = None
+    else:
+        raise NCollapseError(f"data.profile={dc.profile!r} is unknown; use exp, step, counts or none")
+    labels = np.asarray(train.labels.cpu() if torch.is_tensor(train.labels) else train.labels)
+    if kw is None:
+        indices = np.arange(len(labels))
+        counts = np.bincount(labels, minlength=train.num_classes)
+        manifest = {"dataset": dc.name, "profile": "none", "counts": counts.tolist()}
+    else:
+        sub = make_long_tailed(labels, **kw)
+        indices, counts = np.asarray(sub.indices), np.asarray(sub.counts)
+        manifest = sub.manifest
+        if hasattr(manifest, "to_dict"):
+            manifest = manifest.to_dict()
+        if isinstance(manifest, dict):
+            manifest = {**manifest, "dataset": dc.name}
+    return train, test, indices, counts, manifest
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Train one configuration. ``Trainer(cfg).fit()`` or ``Trainer.resume(run_dir).fit()``."""
+
+    def __init__(self, cfg: Config, run_dir: str | Path | None = None, *, resume_state=None):
+        self.cfg = cfg
+        self.dist = init_distributed("cuda" if cfg.train.device.startswith("cuda") or (
+            cfg.train.device == "auto" and torch.cuda.is_available()) else "cpu")
+        if cfg.train.threads:
+            torch.set_num_threads(int(cfg.train.threads))
+        self.device = resolve_device(cfg.train.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        torch.manual_seed(cfg.train.seed)
+        np.random.seed(cfg.train.seed)
+
+        self._setup_data()
+        self._setup_model()
+        self.start_epoch = 0
+        self.history: list[dict[str, Any]] = []
+        if resume_state is not None:
+            self._load_state(resume_state)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.dist.is_main and self.run_dir is None:
+            name = cfg.run.name or f"{cfg.data.name}-{cfg.loss.name}-{cfg.model.head}"
+            self.run_dir = new_run_dir(cfg.run.out_dir, name)
+        if self.dist.enabled:
+            # share rank 0's run directory name so logs agree
+            obj = [str(self.run_dir) if self.run_dir else None]
+            torch.distributed.broadcast_object_list(obj, src=0)
+            self.run_dir = Path(obj[0])
+        self.tb = None
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: list[str] | None = None) -> Trainer:
+        run_dir = Path(run_dir)
+        cfg_path = run_dir / "config.yaml"
+        if not cfg_path.is_file():
+            raise NCollapseError(f"{run_dir} is not a run directory (no config.yaml); pass the folder "
+                                 "printed when the run started")
+        cfg = load_config(cfg_path, overrides)
+        state = load_checkpoint(run_dir / CKPT_NAME)
+        return cls(cfg, run_dir=run_dir, resume_state=state)
+
+    def _setup_data(self) -> None:
+        from ncollapse.data import DeviceLoader
+
+        cfg = self.cfg
+        train, test, idx, counts, manifest = _build_train_data(cfg)
+        self.num_classes = int(train.num_classes)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.manifest = manifest
+        self.train_set, self.test_set = train, test
+        x_tr = torch.as_tensor(np.asarray(train.images))[torch.as_tensor(idx)]
+        y_tr = torch.as_tensor(np.asarray(train.labels))[torch.as_tensor(idx)].long()
+        self._x_tr, self._y_tr = x_tr, y_tr
+        x_te = torch.as_tensor(np.asarray(test.images))
+        y_te = torch.as_tensor(np.asarray(test.labels)).long()
+        if cfg.data.limit_test:
+            x_te, y_te = x_te[: cfg.data.limit_test], y_te[: cfg.data.limit_test]
+        self.in_shape = tuple(x_tr.shape[1:])
+        aug = None
+        if cfg.data.augment:
+            from ncollapse.data import Augment
+
+            aug = Augment(crop_padding=cfg.data.crop_padding, flip=cfg.data.flip)
+        bs = cfg.data.batch_size
+        if self.dist.enabled:
+            if bs % self.dist.world_size:
+                raise NCollapseError(f"data.batch_size={bs} must be divisible by the number of "
+                                     f"processes ({self.dist.world_size})")
+        common = dict(device=self.device, mean=train.mean, std=train.std)
+        # under DDP each process takes batch_size / world_size samples of every global batch
+        self.train_loader = DeviceLoader(
+            x_tr, y_tr, batch_size=bs // self.dist.world_size, shuffle=True, sampler=cfg.data.sampler, augment=aug,
+            seed=cfg.train.seed, rank=self.dist.rank, world_size=self.dist.world_size, **common)
+        # evaluation passes are not sharded: every process sees all samples once (exact counts)
+        self.nc_loader = DeviceLoader(x_tr, y_tr, batch_size=cfg.data.test_batch_size, shuffle=False,
+                                      augment=None, **common)
+        self.test_loader = DeviceLoader(x_te, y_te, batch_size=cfg.data.test_batch_size, shuffle=False,
+                                        augment=None, **common)
+        from ncollapse.groups import range_groups, shot_groups
+
+        ec = cfg.eval
+        if ec.groups == "ranges":
+            if not ec.ranges:
+                raise NCollapseError("eval.groups=ranges needs eval.ranges, e.g. eval.ranges=[3,7]")
+            self.groups = range_groups(self.num_classes, ec.ranges)
+        elif ec.groups == "thresholds":
+            self.groups = shot_groups(self.counts, many=ec.many, few=ec.few)
+        else:
+            raise NCollapseError(f"eval.groups={ec.groups!r} is unknown; use thresholds or ranges")
+
+    def _setup_model(self) -> None:
+        from ncollapse.losses import check_loss_head, create_loss
+        from ncollapse.models import build_model
+
+        _import_methods()
+        cfg = self.cfg
+        in_channels = self.in_shape[0] if len(self.in_shape) == 3 else 1
+        in_features = int(np.prod(self.in_shape))
+        bb_args = dict(cfg.model.backbone_args)
+        if cfg.model.backbone in ("mlp", "liu_mlp6"):
+            bb_args.setdefault("in_features", in_features)
+        head_args = dict(cfg.model.head_args)
+        if _head_needs_counts(cfg.model.head):
+            head_args.setdefault("counts", self.counts.tolist())
+        self.model = build_model({
+            "backbone": {"name": cfg.model.backbone, **bb_args},
+            "head": {"name": cfg.model.head, **head_args},
+            "num_classes": self.num_classes,
+            "in_channels": in_channels,
+        }).to(self.device)
+        if cfg.train.channels_last and len(self.in_shape) == 3:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        check_loss_head(cfg.loss.name, cfg.model.head)
+        self.loss_fn = create_loss(cfg.loss.name, counts=self.counts, **cfg.loss.params)
+        self.loss_fn = self.loss_fn.to(self.device)
+        if hasattr(self.loss_fn, "bind"):
+            self.loss_fn.bind(self.model)
+        self.method = _create_method(cfg.method.name, cfg.method.params)
+        self.aux_loader = None
+        aux = getattr(self.method, "aux_sampler", None)
+        if aux:
+            from ncollapse.data import DeviceLoader
+
+            tl = self.train_loader
+            self.aux_loader = DeviceLoader(
+                self._x_tr, self._y_tr, batch_size=tl.batch_size, shuffle=True, sampler=aux,
+                augment=tl.augment, seed=cfg.train.seed + 1, rank=self.dist.rank,
+                world_size=self.dist.world_size, device=self.device, mean=self.train_set.mean,
+                std=self.train_set.std, num_samples=len(self._y_tr))
+        oc = cfg.optim
+        if oc.name != "sgd":
+            raise NCollapseError(f"optim.name={oc.name!r} is unknown; use sgd")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        params += [p for p in self.loss_fn.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=oc.lr, momentum=oc.momentum,
+                                         nesterov=oc.nesterov, weight_decay=oc.weight_decay)
+        self.ddp_model = self.model
+        if self.dist.enabled:
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.forward = self.ddp_model
+        if cfg.train.compile:
+            self.forward = torch.compile(self.ddp_model)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "history_json": json.dumps(to_jsonable(self.history)),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if "loss" in state:
+            self.loss_fn.load_state_dict(state["loss"])
+        self.history = json.loads(state.get("history_json", "[]"))
+        self.start_epoch = int(state["epoch"]) + 1
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _set_lr(self, epoch_float: float) -> float:
+        sc, oc = self.cfg.sched, self.cfg.optim
+        lr = oc.lr * lr_factor(epoch_float, name=sc.name, epochs=self.cfg.train.epochs,
+                               warmup_epochs=sc.warmup_epochs, milestones=sc.milestones,
+                               gamma=sc.gamma)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        return lr
+
+    def _autocast(self):
+        if self.cfg.train.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def _new_stats(self, dim: int):
+        from ncollapse.metrics import NCStats
+
+        kw = {}
+        head = self.model.head
+        if hasattr(head, "nc_centers"):
+            centers, w0 = head.nc_centers()
+            kw = {"centers": centers.detach().double(), "w0": w0.detach().double()}
+        return NCStats(self.num_classes, dim, device=self.device, **kw)
+
+    def train_epoch(self, epoch: int, progress=None) -> dict[str, Any]:
+        cfg = self.cfg
+        self.model.train()
+        self.loss_fn.set_epoch(epoch, cfg.train.epochs)
+        self.train_loader.set_epoch(epoch)
+        gen = epoch_generator(cfg.train.seed, epoch)
+        steps = len(self.train_loader)
+        collect = cfg.train.nc_pass == "train" and (epoch + 1) % cfg.train.nc_every == 0
+        stats = None
+        tot_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        tot_correct = torch.zeros((), dtype=torch.float64, device=self.device)
+        tot_n = torch.zeros((), dtype=torch.float64, device=self.device)
+        lr = 0.0
+        aux_iter = None
+        if self.aux_loader is not None:
+            self.aux_loader.set_epoch(epoch)
+            aux_iter = iter(self.aux_loader)
+        for step, (x, y) in enumerate(self.train_loader):
+            lr = self._set_lr(epoch + step / max(steps, 1))
+            if cfg.train.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            mixed = cfg.train.mixup_alpha > 0
+            progress_frac = (epoch + step / max(steps, 1)) / max(cfg.train.epochs, 1)
+            with self._autocast():
+                if self.method is not None:
+                    aux = next(aux_iter) if aux_iter is not None else None
+                    so = self.method.step(self.forward, self.loss_fn, x, y, aux, progress_frac)
+                    loss, out, y = so.loss, so.output, so.y
+                    mixed = False
+                elif mixed:
+                    from ncollapse.data import mixup
+
+                    x, y_a, y_b, lam = mixup(x, y, cfg.train.mixup_alpha, gen)
+                    out = self.forward(x)
+                    loss = lam * self.loss_fn(out, y_a) + (1 - lam) * self.loss_fn(out, y_b)
+                else:
+                    out = self.forward(x)
+                    loss = self.loss_fn(out, y)
+            if not torch.isfinite(loss.detach()):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch} step {step}; the last good checkpoint "
+                    f"is {self.run_dir / CKPT_NAME if self.run_dir else 'not written yet'}; lower the "
+                    f"learning rate (optim.lr={cfg.optim.lr:g} now) or enable warm-up "
+                    f"(sched.warmup_epochs=5)")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            with torch.no_grad():
+                n = y.shape[0]
+                tot_loss += loss.detach().double() * n
+                tot_n += n
+                tot_correct += (out.logits.argmax(1) == y).sum().double() if not mixed else (
+                    lam * (out.logits.argmax(1) == y_a).sum() + (1 - lam) * (
+                        out.logits.argmax(1) == y_b).sum()).double()
+                if collect and not mixed:
+                    emb = out.embedding.detach()
+                    if stats is None:
+                        stats = self._new_stats(emb.shape[1])
+                    stats.update(emb.float(), y)
+            if progress is not None:
+                progress.update(1)
+        agg = torch.stack([tot_loss, tot_correct, tot_n])
+        all_reduce_sum(agg, self.dist)
+        res = {"train_loss": (agg[0] / agg[2]).item(), "train_acc": (agg[1] / agg[2]).item(),
+               "lr": lr}
+        return res, stats
+
+    @torch.no_grad()
+    def _feature_pass(self) -> Any:
+        self.model.eval()
+        stats = None
+        for x, y in self.nc_loader:
+            out = self.model(x)
+            emb = out.embedding
+            if stats is None:
+                stats = self._new_stats(emb.shape[1])
+            stats.update(emb.float(), y)
+        return stats
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        from ncollapse.losses import posthoc_logit_adjust
+
+        self.model.eval()
+        K = self.num_classes
+        conf = torch.zeros(K, K, dtype=torch.float64, device=self.device)
+        conf_pa = torch.zeros_like(conf)
+        tau = self.cfg.eval.posthoc_tau
+        for x, y in self.test_loader:
+            with self._autocast():
+                logits = (self.method.predict_logits(self.model, x) if self.method is not None
+                          else self.model(x).logits).float()
+            pred = logits.argmax(1)
+            conf.index_put_((y, pred), torch.ones_like(y, dtype=torch.float64), accumulate=True)
+            if tau is not None:
+                pa = posthoc_logit_adjust(logits, self.counts, tau=tau).argmax(1)
+                conf_pa.index_put_((y, pa), torch.ones_like(y, dtype=torch.float64), accumulate=True)
+        res = _accuracy_summary(conf.cpu().numpy(), self.groups)
+        if tau is not None:
+            res["posthoc_acc"] = _accuracy_summary(conf_pa.cpu().numpy(), self.groups)
+        return res
+
+    def nc_metrics(self, stats, sharded: bool) -> dict[str, Any]:
+        from ncollapse.metrics import compute_all
+
+        if stats is None:
+            return {}
+        if sharded and self.dist.enabled:
+            stats.all_reduce()
+        head = self.model.head
+        W = head.classifier_weight().detach().double().cpu().numpy()
+        b = head.classifier_bias()
+        b = None if b is None else b.detach().double().cpu().numpy()
+        return compute_all(stats.snapshot(), W=W, b=b, groups=self.groups)
+
+    def _log(self, rec: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        line = json.dumps(to_jsonable(rec))
+        path = self.run_dir / "metrics.jsonl"
+        # append by rewriting atomically: the file always holds whole lines
+        old = path.read_text() if path.exists() else ""
+        atomic_write_text(path, old + line + "\n")
+        if self.tb is not None:
+            for k, v in _flatten(rec).items():
+                if isinstance(v, (int, float)) and math.isfinite(v) and k != "epoch":
+                    self.tb.add_scalar(k, v, rec["epoch"])
+            self.tb.flush()
+
+    def _write_run_files(self) -> None:
+        if not self.dist.is_main:
+            return
+        atomic_write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
+        atomic_write_json(self.run_dir / "manifest.json", self.manifest)
+        atomic_write_json(self.run_dir / "env.json", env_info(self.device, self.dist))
+        if self.start_epoch > 0:
+            # a resumed run: keep metrics.jsonl in step with the checkpoint's history
+            atomic_write_text(self.run_dir / "metrics.jsonl",
+                              "".join(json.dumps(to_jsonable(r)) + "\n" for r in self.history))
+
+    def fit(self, stop_after: int | None = None) -> TrainResult:
+        """Train to ``train.epochs``; ``stop_after=e`` stops after ``e`` epochs in total as if the
+        process were interrupted there (the schedule still follows ``train.epochs``)."""
+        cfg = self.cfg
+        self._write_run_files()
+        if self.dist.is_main and cfg.run.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(self.run_dir / "tb"))
+            except ImportError:  # pragma: no cover
+                self.tb = None
+        bar = None
+        total_steps = max(cfg.train.epochs - self.start_epoch, 0) * len(self.train_loader)
+        if cfg.train.progress and self.dist.is_main and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, leave=False)
+        try:
+            last = cfg.train.epochs if stop_after is None else min(stop_after, cfg.train.epochs)
+            for epoch in range(self.start_epoch, last):
+                t0 = time.perf_counter()
+                if bar is not None:
+                    bar.set_description(f"epoch {epoch + 1}/{cfg.train.epochs}")
+                tr, stats = self.train_epoch(epoch, bar)
+                t_train = time.perf_counter() - t0
+                rec: dict[str, Any] = {"epoch": epoch, **tr}
+                rec.update(self.evaluate())
+                if (epoch + 1) % cfg.train.nc_every == 0 or epoch == cfg.train.epochs - 1:
+                    sharded = stats is not None
+                    if stats is None:
+                        stats = self._feature_pass()
+                    rec["nc"] = self.nc_metrics(stats, sharded)
+                rec["time_train_s"] = t_train
+                rec["time_epoch_s"] = time.perf_counter() - t0
+                self.history.append(to_jsonable(rec))
+                if self.dist.is_main:
+                    save_checkpoint(self.run_dir / CKPT_NAME, self._state(epoch))
+                self._log(rec)
+                barrier(self.dist)
+        finally:
+            if bar is not None:
+                bar.close()
+            if self.tb is not None:
+                self.tb.close()
+        if self.dist.is_main:
+            atomic_write_json(self.run_dir / "summary.json",
+                              TrainResult(self.run_dir, len(self.history), self.history).summary())
+        res = TrainResult(self.run_dir, len(self.history), self.history)
+        cleanup(self.dist)
+        return res
+
+
+def _accuracy_summary(conf: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, Any]:
+    per_class_n = conf.sum(1)
+    correct = np.diag(conf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(per_class_n > 0, correct / np.maximum(per_class_n, 1), np.nan)
+    total = per_class_n.sum()
+    out: dict[str, Any] = {
+        "test_acc": float(correct.sum() / total) if total else float("nan"),
+        "balanced_acc": float(np.nanmean(per_class)),
+        "per_class_acc": per_class.tolist(),
+        "group_acc": {},
+        "group_sizes": {},
+    }
+    for name, idx in groups.items():
+        idx = np.asarray(idx, dtype=int)
+        out["group_sizes"][name] = int(idx.size)
+        n = per_class_n[idx].sum() if idx.size else 0
+        out["group_acc"][name] = float(correct[idx].sum() / n) if n else None
+    return out
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "/"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = v
+    return out
+
+
+def train_from_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainResult:
+    cfg = load_config(path, overrides)
+    if cfg.run.name is None and path is not None:
+        cfg.run.name = Path(path).stem
+    return Trainer(cfg).fit()
+
+
+def resume_run(run_dir: str | Path, overrides: list[str] | None = None) -> TrainResult:
+    return Trainer.resume(run_dir, overrides).fit()
+
+
+def _import_methods() -> None:
+    """Register the NC-inducing methods' heads, losses and training methods (if present)."""
+    try:
+        import ncollapse.methods  # noqa: F401
+    except ModuleNotFoundError as exc:  # pragma: no cover - package absent
+        if exc.name != "ncollapse.methods":
+            raise
+
+
+def _head_needs_counts(name: str) -> bool:
+    from ncollapse.models.heads import HEADS
+
+    try:
+        cls = HEADS.get(name)
+    except Exception:
+        return False
+    return bool(getattr(cls, "needs_counts", False))
+
+
+def _create_method(name: str, params: dict[str, Any]):
+    """``standard`` -> None (the trainer's own forward + loss path, which supports mixup)."""
+    if name == "standard" and not params:
+        return None
+    try:
+        from ncollapse.methods import create_method
+    except ImportError as exc:
+        raise NCollapseError(f"method.name={name!r} needs ncollapse.methods, which is missing") from exc
+    return create_method(name, **params)
