@@ -65,5 +65,8 @@ def print_rows(result: dict) -> None:
     print_table(
         f"benchmark: {result['name']}",
         ["case", "value", "unit", "goal", "ok"],
-        [[r["case"], r["value"], r.get("unit", ""), r.get("goal", ""), r.get("ok", "")] for r in result["rows"]],
+        [
+            [r["case"], r["value"], r.get("unit", ""), r.get("goal", ""), r.get("ok", "")]
+            for r in result["rows"]
+        ],
     )

@@ -17,7 +17,9 @@ from _common import print_rows, save  # noqa: E402
 
 
 def discover() -> list[Path]:
-    return sorted(p for p in HERE.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py")
+    return sorted(
+        p for p in HERE.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py"
+    )
 
 
 def main() -> int:

@@ -48,8 +48,11 @@ def _cfg(tmp_path, *extra):
 
 def test_overrides_parse_yaml_scalars():
     d = parse_overrides(["train.epochs=5", "loss.params.beta=0.9999", "sched.milestones=[3,4]"])
-    assert d == {"train": {"epochs": 5}, "loss": {"params": {"beta": 0.9999}},
-                 "sched": {"milestones": [3, 4]}}
+    assert d == {
+        "train": {"epochs": 5},
+        "loss": {"params": {"beta": 0.9999}},
+        "sched": {"milestones": [3, 4]},
+    }
 
 
 def test_unknown_key_lists_valid_keys():
@@ -111,8 +114,14 @@ def _final(run_dir: Path) -> dict:
 def test_tiny_run_writes_everything(tmp_path):
     res = Trainer(_cfg(tmp_path)).fit()
     rd = res.run_dir
-    for name in ["config.yaml", "manifest.json", "env.json", "metrics.jsonl", "checkpoint.pt",
-                 "summary.json"]:
+    for name in [
+        "config.yaml",
+        "manifest.json",
+        "env.json",
+        "metrics.jsonl",
+        "checkpoint.pt",
+        "summary.json",
+    ]:
         assert (rd / name).is_file(), name
     hist = [json.loads(x) for x in (rd / "metrics.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in hist] == [0, 1, 2]
@@ -155,8 +164,9 @@ def test_resume_matches_uninterrupted(tmp_path, extra):
     for k in sa:
         torch.testing.assert_close(sa[k], sb[k], rtol=1e-6, atol=1e-7)
     # the resumed run's log holds all three epochs once
-    assert [json.loads(x)["epoch"] for x in
-            (resumed.run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+    assert [
+        json.loads(x)["epoch"] for x in (resumed.run_dir / "metrics.jsonl").read_text().splitlines()
+    ] == [0, 1, 2]
 
 
 def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
@@ -221,13 +231,34 @@ def test_ddp_two_processes_match_single(tmp_path):
     Exact agreement needs: no BatchNorm (per-process statistics), a global batch split evenly,
     and a sample count divisible by the global batch (no padding)."""
     counts = "[64,64,64,64,32,32,32,32,32,32]"  # 448 = 7 x 64
-    extra = ["data.profile=counts", f"data.counts={counts}", "train.epochs=1",
-             "sched.name=constant", "train.threads=1"]
+    extra = [
+        "data.profile=counts",
+        f"data.counts={counts}",
+        "train.epochs=1",
+        "sched.name=constant",
+        "train.threads=1",
+    ]
     single = Trainer(_cfg(tmp_path / "single", *extra)).fit()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "ncollapse", "train", str(Path(__file__).parent / "data" / "empty.yaml"),
-           *BASE, *extra, f"run.out_dir={tmp_path / 'ddp'}", "--json"]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "ncollapse",
+        "train",
+        str(Path(__file__).parent / "data" / "empty.yaml"),
+        *BASE,
+        *extra,
+        f"run.out_dir={tmp_path / 'ddp'}",
+        "--json",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)

@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
+    p.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON instead of tables"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

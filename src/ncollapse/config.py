@@ -195,7 +195,9 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise NCollapseError(f"'{path}' is a section; give it a mapping of {sorted(fields)}")
+                raise NCollapseError(
+                    f"'{path}' is a section; give it a mapping of {sorted(fields)}"
+                )
             _apply(current, value, path + ".")
         else:
             setattr(obj, key, _coerce(value, hints[key], path))
@@ -224,7 +226,9 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
-            raise NCollapseError(f"override '{item}' must look like section.key=value, e.g. train.epochs=5")
+            raise NCollapseError(
+                f"override '{item}' must look like section.key=value, e.g. train.epochs=5"
+            )
         key, raw = item.split("=", 1)
         key = key.strip()
         if not key or key.startswith(".") or key.endswith("."):
@@ -252,9 +256,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             loaded = yaml.safe_load(p.read_text())
         except yaml.YAMLError as exc:
-            raise NCollapseError(f"config file {p} is not valid YAML: {exc}".splitlines()[0]) from exc
+            raise NCollapseError(
+                f"config file {p} is not valid YAML: {exc}".splitlines()[0]
+            ) from exc
         if loaded is not None and not isinstance(loaded, dict):
-            raise NCollapseError(f"config file {p} must hold a mapping of sections, got {type(loaded).__name__}")
+            raise NCollapseError(
+                f"config file {p} must hold a mapping of sections, got {type(loaded).__name__}"
+            )
         data = loaded or {}
     if overrides:
         data = _deep_merge(data, parse_overrides(overrides))

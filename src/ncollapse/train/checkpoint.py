@@ -22,7 +22,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():
         p = p / CKPT_NAME
@@ -31,5 +33,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file or unsafe content
-        raise NCollapseError(f"checkpoint {p} cannot be loaded safely ({type(exc).__name__}); "
-                             f"it may be truncated or not written by ncollapse") from exc
+        raise NCollapseError(
+            f"checkpoint {p} cannot be loaded safely ({type(exc).__name__}); "
+            f"it may be truncated or not written by ncollapse"
+        ) from exc

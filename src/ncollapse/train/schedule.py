@@ -7,8 +7,15 @@ import math
 from ncollapse.errors import NCollapseError
 
 
-def lr_factor(epoch_float: float, *, name: str, epochs: int, warmup_epochs: int = 0,
-              milestones: list[int] | None = None, gamma: float = 0.1) -> float:
+def lr_factor(
+    epoch_float: float,
+    *,
+    name: str,
+    epochs: int,
+    warmup_epochs: int = 0,
+    milestones: list[int] | None = None,
+    gamma: float = 0.1,
+) -> float:
     """Multiplier of the base learning rate at fractional epoch ``epoch_float`` (0-based).
 
     warm-up: factor (e + 1) / warmup_epochs during the first ``warmup_epochs`` epochs (the LDAM/SETF

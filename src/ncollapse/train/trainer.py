@@ -47,8 +47,16 @@ class TrainResult:
 
     def summary(self) -> dict[str, Any]:
         f = self.final
-        keys = ["epoch", "train_loss", "train_acc", "test_acc", "balanced_acc", "group_acc",
-                "posthoc_acc", "nc"]
+        keys = [
+            "epoch",
+            "train_loss",
+            "train_acc",
+            "test_acc",
+            "balanced_acc",
+            "group_acc",
+            "posthoc_acc",
+            "nc",
+        ]
         out = {k: f.get(k) for k in keys if k in f}
         out["run_dir"] = str(self.run_dir)
         return out
@@ -61,11 +69,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NCollapseError(f"train.device={name!r} but CUDA is not available; use train.device=cpu")
+        raise NCollapseError(
+            f"train.device={name!r} but CUDA is not available; use train.device=cpu"
+        )
     try:
         return torch.device(name)
     except RuntimeError as exc:
-        raise NCollapseError(f"train.device={name!r} is not a device; use auto, cpu or cuda") from exc
+        raise NCollapseError(
+            f"train.device={name!r} is not a device; use auto, cpu or cuda"
+        ) from exc
 
 
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
@@ -106,12 +118,15 @@ def epoch_generator(seed: int, epoch: int, device: torch.device | str = "cpu") -
     return g
 
 
-def _build_train_data(cfg: Config):
+def _build_train_data(cfg: Config, datasets=None):
     from ncollapse.data import load_dataset, make_long_tailed
 
     dc = cfg.data
-    train = load_dataset(dc.name, split="train", root=dc.root)
-    test = load_dataset(dc.name, split="test", root=dc.root)
+    if datasets is not None:
+        train, test = datasets
+    else:
+        train = load_dataset(dc.name, split="train", root=dc.root)
+        test = load_dataset(dc.name, split="test", root=dc.root)
     kw: dict[str, Any] = {"seed": dc.seed}
     if dc.profile == "exp":
         if dc.rho is None:
@@ -124,7 +139,9 @@ def _build_train_data(cfg: Config):
     elif dc.profile == "none":
         kw = None
     else:
-        raise NCollapseError(f"data.profile={dc.profile!r} is unknown; use exp, step, counts or none")
+        raise NCollapseError(
+            f"data.profile={dc.profile!r} is unknown; use exp, step, counts or none"
+        )
     labels = np.asarray(train.labels.cpu() if torch.is_tensor(train.labels) else train.labels)
     if kw is None:
         indices = np.arange(len(labels))
@@ -147,10 +164,19 @@ def _build_train_data(cfg: Config):
 class Trainer:
     """Train one configuration. ``Trainer(cfg).fit()`` or ``Trainer.resume(run_dir).fit()``."""
 
-    def __init__(self, cfg: Config, run_dir: str | Path | None = None, *, resume_state=None):
+    def __init__(
+        self, cfg: Config, run_dir: str | Path | None = None, *, resume_state=None, datasets=None
+    ):
+        """``datasets=(train, test)`` (two :class:`~ncollapse.data.ArrayDataset`) trains on in-memory
+        data instead of ``data.name``; the long-tailed profile of ``cfg.data`` is still applied."""
         self.cfg = cfg
-        self.dist = init_distributed("cuda" if cfg.train.device.startswith("cuda") or (
-            cfg.train.device == "auto" and torch.cuda.is_available()) else "cpu")
+        self._datasets = datasets
+        self.dist = init_distributed(
+            "cuda"
+            if cfg.train.device.startswith("cuda")
+            or (cfg.train.device == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
         if cfg.train.threads:
             torch.set_num_threads(int(cfg.train.threads))
         self.device = resolve_device(cfg.train.device)
@@ -183,8 +209,10 @@ class Trainer:
         run_dir = Path(run_dir)
         cfg_path = run_dir / "config.yaml"
         if not cfg_path.is_file():
-            raise NCollapseError(f"{run_dir} is not a run directory (no config.yaml); pass the folder "
-                                 "printed when the run started")
+            raise NCollapseError(
+                f"{run_dir} is not a run directory (no config.yaml); pass the folder "
+                "printed when the run started"
+            )
         cfg = load_config(cfg_path, overrides)
         state = load_checkpoint(run_dir / CKPT_NAME)
         return cls(cfg, run_dir=run_dir, resume_state=state)
@@ -193,7 +221,7 @@ class Trainer:
         from ncollapse.data import DeviceLoader
 
         cfg = self.cfg
-        train, test, idx, counts, manifest = _build_train_data(cfg)
+        train, test, idx, counts, manifest = _build_train_data(cfg, self._datasets)
         self.num_classes = int(train.num_classes)
         self.counts = np.asarray(counts, dtype=np.int64)
         self.manifest = manifest
@@ -214,18 +242,31 @@ class Trainer:
         bs = cfg.data.batch_size
         if self.dist.enabled:
             if bs % self.dist.world_size:
-                raise NCollapseError(f"data.batch_size={bs} must be divisible by the number of "
-                                     f"processes ({self.dist.world_size})")
+                raise NCollapseError(
+                    f"data.batch_size={bs} must be divisible by the number of "
+                    f"processes ({self.dist.world_size})"
+                )
         common = dict(device=self.device, mean=train.mean, std=train.std)
         # under DDP each process takes batch_size / world_size samples of every global batch
         self.train_loader = DeviceLoader(
-            x_tr, y_tr, batch_size=bs // self.dist.world_size, shuffle=True, sampler=cfg.data.sampler, augment=aug,
-            seed=cfg.train.seed, rank=self.dist.rank, world_size=self.dist.world_size, **common)
+            x_tr,
+            y_tr,
+            batch_size=bs // self.dist.world_size,
+            shuffle=True,
+            sampler=cfg.data.sampler,
+            augment=aug,
+            seed=cfg.train.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            **common,
+        )
         # evaluation passes are not sharded: every process sees all samples once (exact counts)
-        self.nc_loader = DeviceLoader(x_tr, y_tr, batch_size=cfg.data.test_batch_size, shuffle=False,
-                                      augment=None, **common)
-        self.test_loader = DeviceLoader(x_te, y_te, batch_size=cfg.data.test_batch_size, shuffle=False,
-                                        augment=None, **common)
+        self.nc_loader = DeviceLoader(
+            x_tr, y_tr, batch_size=cfg.data.test_batch_size, shuffle=False, augment=None, **common
+        )
+        self.test_loader = DeviceLoader(
+            x_te, y_te, batch_size=cfg.data.test_batch_size, shuffle=False, augment=None, **common
+        )
         from ncollapse.groups import range_groups, shot_groups
 
         ec = cfg.eval
@@ -252,12 +293,14 @@ class Trainer:
         head_args = dict(cfg.model.head_args)
         if _head_needs_counts(cfg.model.head):
             head_args.setdefault("counts", self.counts.tolist())
-        self.model = build_model({
-            "backbone": {"name": cfg.model.backbone, **bb_args},
-            "head": {"name": cfg.model.head, **head_args},
-            "num_classes": self.num_classes,
-            "in_channels": in_channels,
-        }).to(self.device)
+        self.model = build_model(
+            {
+                "backbone": {"name": cfg.model.backbone, **bb_args},
+                "head": {"name": cfg.model.head, **head_args},
+                "num_classes": self.num_classes,
+                "in_channels": in_channels,
+            }
+        ).to(self.device)
         if cfg.train.channels_last and len(self.in_shape) == 3:
             self.model = self.model.to(memory_format=torch.channels_last)
         check_loss_head(cfg.loss.name, cfg.model.head)
@@ -266,6 +309,8 @@ class Trainer:
         if hasattr(self.loss_fn, "bind"):
             self.loss_fn.bind(self.model)
         self.method = _create_method(cfg.method.name, cfg.method.params)
+        if self.method is not None and hasattr(self.method, "check_head"):
+            self.method.check_head(cfg.model.head)
         self.aux_loader = None
         aux = getattr(self.method, "aux_sampler", None)
         if aux:
@@ -273,21 +318,37 @@ class Trainer:
 
             tl = self.train_loader
             self.aux_loader = DeviceLoader(
-                self._x_tr, self._y_tr, batch_size=tl.batch_size, shuffle=True, sampler=aux,
-                augment=tl.augment, seed=cfg.train.seed + 1, rank=self.dist.rank,
-                world_size=self.dist.world_size, device=self.device, mean=self.train_set.mean,
-                std=self.train_set.std, num_samples=len(self._y_tr))
+                self._x_tr,
+                self._y_tr,
+                batch_size=tl.batch_size,
+                shuffle=True,
+                sampler=aux,
+                augment=tl.augment,
+                seed=cfg.train.seed + 1,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+                device=self.device,
+                mean=self.train_set.mean,
+                std=self.train_set.std,
+                num_samples=len(self._y_tr),
+            )
         oc = cfg.optim
         if oc.name != "sgd":
             raise NCollapseError(f"optim.name={oc.name!r} is unknown; use sgd")
         params = [p for p in self.model.parameters() if p.requires_grad]
         params += [p for p in self.loss_fn.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(params, lr=oc.lr, momentum=oc.momentum,
-                                         nesterov=oc.nesterov, weight_decay=oc.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            params,
+            lr=oc.lr,
+            momentum=oc.momentum,
+            nesterov=oc.nesterov,
+            weight_decay=oc.weight_decay,
+        )
         self.ddp_model = self.model
         if self.dist.enabled:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.forward = self.ddp_model
         if cfg.train.compile:
             self.forward = torch.compile(self.ddp_model)
@@ -318,16 +379,22 @@ class Trainer:
 
     def _set_lr(self, epoch_float: float) -> float:
         sc, oc = self.cfg.sched, self.cfg.optim
-        lr = oc.lr * lr_factor(epoch_float, name=sc.name, epochs=self.cfg.train.epochs,
-                               warmup_epochs=sc.warmup_epochs, milestones=sc.milestones,
-                               gamma=sc.gamma)
+        lr = oc.lr * lr_factor(
+            epoch_float,
+            name=sc.name,
+            epochs=self.cfg.train.epochs,
+            warmup_epochs=sc.warmup_epochs,
+            milestones=sc.milestones,
+            gamma=sc.gamma,
+        )
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         return lr
 
     def _autocast(self):
-        if self.cfg.train.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """``train.amp``: bf16 autocast on CUDA, and on CPUs (fast where they have AMX/AVX512-BF16)."""
+        if self.cfg.train.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         import contextlib
 
         return contextlib.nullcontext()
@@ -365,27 +432,38 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
             mixed = cfg.train.mixup_alpha > 0
             progress_frac = (epoch + step / max(steps, 1)) / max(cfg.train.epochs, 1)
+            lam, y_b = 1.0, None
             with self._autocast():
                 if self.method is not None:
                     aux = next(aux_iter) if aux_iter is not None else None
-                    so = self.method.step(self.forward, self.loss_fn, x, y, aux, progress_frac)
-                    loss, out, y = so.loss, so.output, so.y
-                    mixed = False
+                    so = self.method.step(
+                        self.forward,
+                        self.loss_fn,
+                        x,
+                        y,
+                        aux,
+                        progress_frac,
+                        mixup_alpha=cfg.train.mixup_alpha,
+                        generator=gen,
+                    )
+                    loss, out, y, y_b, lam = so.loss, so.output, so.y, so.y_b, float(so.lam)
                 elif mixed:
                     from ncollapse.data import mixup
 
-                    x, y_a, y_b, lam = mixup(x, y, cfg.train.mixup_alpha, gen)
+                    x, y, y_b, lam = mixup(x, y, cfg.train.mixup_alpha, gen)
                     out = self.forward(x)
-                    loss = lam * self.loss_fn(out, y_a) + (1 - lam) * self.loss_fn(out, y_b)
+                    loss = lam * self.loss_fn(out, y) + (1 - lam) * self.loss_fn(out, y_b)
                 else:
                     out = self.forward(x)
                     loss = self.loss_fn(out, y)
+            mixed = y_b is not None and lam < 1.0
             if not torch.isfinite(loss.detach()):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch} step {step}; the last good checkpoint "
                     f"is {self.run_dir / CKPT_NAME if self.run_dir else 'not written yet'}; lower the "
                     f"learning rate (optim.lr={cfg.optim.lr:g} now) or enable warm-up "
-                    f"(sched.warmup_epochs=5)")
+                    f"(sched.warmup_epochs=5)"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -393,9 +471,13 @@ class Trainer:
                 n = y.shape[0]
                 tot_loss += loss.detach().double() * n
                 tot_n += n
-                tot_correct += (out.logits.argmax(1) == y).sum().double() if not mixed else (
-                    lam * (out.logits.argmax(1) == y_a).sum() + (1 - lam) * (
-                        out.logits.argmax(1) == y_b).sum()).double()
+                pred = out.logits.argmax(1)
+                if mixed:  # mixup accuracy: lam * acc(y_a) + (1 - lam) * acc(y_b)
+                    tot_correct += (
+                        lam * (pred == y).sum() + (1 - lam) * (pred == y_b).sum()
+                    ).double()
+                else:
+                    tot_correct += (pred == y).sum().double()
                 if collect and not mixed:
                     emb = out.embedding.detach()
                     if stats is None:
@@ -405,8 +487,11 @@ class Trainer:
                 progress.update(1)
         agg = torch.stack([tot_loss, tot_correct, tot_n])
         all_reduce_sum(agg, self.dist)
-        res = {"train_loss": (agg[0] / agg[2]).item(), "train_acc": (agg[1] / agg[2]).item(),
-               "lr": lr}
+        res = {
+            "train_loss": (agg[0] / agg[2]).item(),
+            "train_acc": (agg[1] / agg[2]).item(),
+            "lr": lr,
+        }
         return res, stats
 
     @torch.no_grad()
@@ -432,13 +517,18 @@ class Trainer:
         tau = self.cfg.eval.posthoc_tau
         for x, y in self.test_loader:
             with self._autocast():
-                logits = (self.method.predict_logits(self.model, x) if self.method is not None
-                          else self.model(x).logits).float()
+                logits = (
+                    self.method.predict_logits(self.model, x)
+                    if self.method is not None
+                    else self.model(x).logits
+                ).float()
             pred = logits.argmax(1)
             conf.index_put_((y, pred), torch.ones_like(y, dtype=torch.float64), accumulate=True)
             if tau is not None:
                 pa = posthoc_logit_adjust(logits, self.counts, tau=tau).argmax(1)
-                conf_pa.index_put_((y, pa), torch.ones_like(y, dtype=torch.float64), accumulate=True)
+                conf_pa.index_put_(
+                    (y, pa), torch.ones_like(y, dtype=torch.float64), accumulate=True
+                )
         res = _accuracy_summary(conf.cpu().numpy(), self.groups)
         if tau is not None:
             res["posthoc_acc"] = _accuracy_summary(conf_pa.cpu().numpy(), self.groups)
@@ -479,8 +569,10 @@ class Trainer:
         atomic_write_json(self.run_dir / "env.json", env_info(self.device, self.dist))
         if self.start_epoch > 0:
             # a resumed run: keep metrics.jsonl in step with the checkpoint's history
-            atomic_write_text(self.run_dir / "metrics.jsonl",
-                              "".join(json.dumps(to_jsonable(r)) + "\n" for r in self.history))
+            atomic_write_text(
+                self.run_dir / "metrics.jsonl",
+                "".join(json.dumps(to_jsonable(r)) + "\n" for r in self.history),
+            )
 
     def fit(self, stop_after: int | None = None) -> TrainResult:
         """Train to ``train.epochs``; ``stop_after=e`` stops after ``e`` epochs in total as if the
@@ -528,8 +620,10 @@ class Trainer:
             if self.tb is not None:
                 self.tb.close()
         if self.dist.is_main:
-            atomic_write_json(self.run_dir / "summary.json",
-                              TrainResult(self.run_dir, len(self.history), self.history).summary())
+            atomic_write_json(
+                self.run_dir / "summary.json",
+                TrainResult(self.run_dir, len(self.history), self.history).summary(),
+            )
         res = TrainResult(self.run_dir, len(self.history), self.history)
         cleanup(self.dist)
         return res
@@ -604,5 +698,7 @@ def _create_method(name: str, params: dict[str, Any]):
     try:
         from ncollapse.methods import create_method
     except ImportError as exc:
-        raise NCollapseError(f"method.name={name!r} needs ncollapse.methods, which is missing") from exc
+        raise NCollapseError(
+            f"method.name={name!r} needs ncollapse.methods, which is missing"
+        ) from exc
     return create_method(name, **params)
