@@ -84,11 +84,17 @@ def run_summary(rec: dict[str, Any]) -> OrderedDict[str, float | None]:
         out["post-hoc LA acc"] = rec["posthoc_acc"].get("test_acc")
     for label, path in SUMMARY_KEYS[2:]:
         out[label] = _get(rec, path)
-    tail = _tail_group(rec)
-    if tail is not None:
-        g = rec["nc"]["groups"][tail]
-        out[f"{tail} cos(w,w')"] = g.get("classifier_cos")
-        out[f"{tail} cos(mu,mu')"] = g.get("mean_cos")
+    # "complete minority collapse" diagnostics (AllNC): per-group cosines of means and classifiers
+    groups = (rec.get("nc") or {}).get("groups") or {}
+    for g, v in groups.items():
+        if isinstance(v, dict) and v.get("n_classes", 0) >= 2:
+            out[f"{g} cos(w,w')"] = v.get("classifier_cos")
+            out[f"{g} cos(mu,mu')"] = v.get("mean_cos")
+    dual = _get(rec, ("nc", "per_class", "duality_cos"))
+    if dual:
+        viol = 1.0 - np.asarray([np.nan if d is None else d for d in dual], dtype=float)
+        out["self-duality violation (mean 1-cos)"] = float(np.nanmean(viol))
+        out["self-duality violation (worst class)"] = float(np.nanmax(viol))
     nc = rec.get("nc") or {}
     if isinstance(nc.get("ncmc"), dict):
         out["NC_ave"] = nc["ncmc"].get("NC_ave")
@@ -243,7 +249,7 @@ def plot_per_class(runs: list[tuple[str, str | Path]]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    fig, axes = plt.subplots(1, 4, figsize=(19, 3.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     seen: dict[str, int] = {}
     for label, run_dir in runs:
@@ -262,10 +268,15 @@ def plot_per_class(runs: list[tuple[str, str | Path]]):
             axes[1].plot(n, wn / wn.max(), "o-", color=c, label=label, ms=4)
         if n.size and mn.size == n.size:
             axes[2].plot(n, mn / mn.max(), "o-", color=c, label=label, ms=4)
+        dc = _get(rec, ("nc", "per_class", "duality_cos"))
+        if n.size and dc and len(dc) == n.size:
+            dv = 1.0 - np.asarray([np.nan if d is None else d for d in dc], dtype=float)
+            axes[3].plot(n, dv, "o-", color=c, label=label, ms=4)
     titles = [
         "per-class test accuracy (%)",
         "classifier norm ‖w_c‖ / max",
         "class-mean norm ‖μ_c − μ_G‖ / max",
+        "self-duality violation 1 − cos(w_c, μ_c − μ_G)",
     ]
     for ax, t in zip(axes, titles):
         ax.set_xscale("log")
