@@ -50,11 +50,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
+    from ncollapse.report import run_summary
+
     rows = [["run", summary["run_dir"]], ["epochs", result.epochs_done]]
-    for key in ("train_loss", "train_acc", "test_acc", "balanced_acc"):
-        if summary.get(key) is not None:
-            rows.append([key, summary[key]])
-    for g, v in (summary.get("group_acc") or {}).items():
-        rows.append([f"{g} acc", v])
-    print_table("training summary", ["", "value"], rows)
+    for key, value in run_summary(result.final).items():
+        if value is not None:
+            rows.append([key, value])
+    print_table("training summary (last epoch)", ["", "value"], rows)
     return 0
