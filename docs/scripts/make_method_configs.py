@@ -3,7 +3,7 @@
     .venv/bin/python docs/scripts/make_method_configs.py
 
 * ``configs/methods/fmnist_lt_*.yaml``: Fashion-MNIST-LT (rho = 100) recipes that run here, with the
-  backbone and schedule of ``configs/fmnist_lt_ce.yaml`` (cnn28, 8 epochs, cosine LR);
+  backbone and schedule of ``configs/fmnist_lt_ce.yaml`` (cnn28 width 16, 8 epochs, cosine LR);
 * ``configs/methods/paper/*.yaml``: mirrors of NCMC's tables (spec ncmc-allnc.md §1.9-§1.10):
   CE / SETF / CAL, with and without mixup, ResNet-50 and DenseNet-BC-150, rho in {50, 100, 200},
   for CIFAR-10, CIFAR-100, SVHN and STL-10 (200 epochs, SGD 0.1, wd 2e-4, batch 128, 5 warm-up
@@ -59,23 +59,33 @@ def _fmnist(model: dict, loss: dict, method: dict | None = None) -> dict:
     return cfg
 
 
-NCMC_HEAD = {"f": 20, "theta": 0.2, "projection_dim": 256}  # F + K = 210 > cnn28's 128
+NCMC_HEAD = {"f": 20, "theta": 0.2, "projection_dim": 256}  # F + K = 210 > cnn28's 64 (width 16)
 
 FMNIST = {
     "fmnist_lt_cal": (
         "NCMC CAL: multi-center frame with class-aware f_k (f = 20, theta = 0.2), weighted cosine\n"
-        "loss + norm regulariser (lambda = 6e-4); cnn28 (128-d) + projection to 256 >= (f+1)K = "
+        "loss + norm regulariser (lambda = 6e-4); cnn28 (64-d) + projection to 256 >= (f+1)K = "
         "210.\nThe trainer passes the training counts to the head (needs_counts) and binds the "
         "loss.",
         _fmnist(
-            {"backbone": "cnn28", "head": "multicenter", "head_args": {**NCMC_HEAD, "mode": "cal"}},
+            {
+                "backbone": "cnn28",
+                "backbone_args": {"width": 16},
+                "head": "multicenter",
+                "head_args": {**NCMC_HEAD, "mode": "cal"},
+            },
             {"name": "ncmc_cosine", "params": {"lam": 6.0e-4}},
         ),
     ),
     "fmnist_lt_al": (
         "NCMC AL: f = 20 centers for every class (theta = 0.2), weighted cosine loss.",
         _fmnist(
-            {"backbone": "cnn28", "head": "multicenter", "head_args": {**NCMC_HEAD, "mode": "al"}},
+            {
+                "backbone": "cnn28",
+                "backbone_args": {"width": 16},
+                "head": "multicenter",
+                "head_args": {**NCMC_HEAD, "mode": "al"},
+            },
             {"name": "ncmc_cosine", "params": {"lam": 6.0e-4}},
         ),
     ),
@@ -83,7 +93,12 @@ FMNIST = {
         "NCMC Loss P (regression onto f_k-hot targets over all F centers, CAL counts) with the\n"
         "feature-norm regulariser 5e-4 of the paper's Fig. 4.",
         _fmnist(
-            {"backbone": "cnn28", "head": "multicenter", "head_args": {**NCMC_HEAD, "mode": "cal"}},
+            {
+                "backbone": "cnn28",
+                "backbone_args": {"width": 16},
+                "head": "multicenter",
+                "head_args": {**NCMC_HEAD, "mode": "cal"},
+            },
             {"name": "loss_p", "params": {"feature_decay": 5.0e-4}},
         ),
     ),
@@ -91,7 +106,12 @@ FMNIST = {
         "BBN: bilateral head, GBBN method with CE in both branches, parabolic alpha = 1 - t^2,\n"
         "reversed sampler for the re-balancing branch, alpha = 0.5 at test time.",
         _fmnist(
-            {"backbone": "cnn28", "head": "bilateral", "head_args": {"test_alpha": 0.5}},
+            {
+                "backbone": "cnn28",
+                "backbone_args": {"width": 16},
+                "head": "bilateral",
+                "head_args": {"test_alpha": 0.5},
+            },
             {"name": "ce"},
             {"name": "gbbn", "params": {"schedule": "parabolic"}},
         ),
@@ -102,7 +122,12 @@ FMNIST = {
         "Every weight/temperature below is our choice; ablate with loss.params.hycon=false,\n"
         "loss.params.p2p=false or method.name=standard (+ model.head=linear).",
         _fmnist(
-            {"backbone": "cnn28", "head": "bilateral", "head_args": {"test_alpha": 0.5}},
+            {
+                "backbone": "cnn28",
+                "backbone_args": {"width": 16},
+                "head": "bilateral",
+                "head_args": {"test_alpha": 0.5},
+            },
             {
                 "name": "allnc",
                 "params": {
