@@ -36,12 +36,12 @@ test: setup
 	@$(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
-	@$(VENV)/bin/ruff check src tests benchmarks
-	@$(VENV)/bin/ruff format --check src tests benchmarks
+	@$(VENV)/bin/ruff check src tests benchmarks docs/scripts
+	@$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 
 format: setup
-	@$(VENV)/bin/ruff format src tests benchmarks
-	@$(VENV)/bin/ruff check --fix src tests benchmarks
+	@$(VENV)/bin/ruff format src tests benchmarks docs/scripts
+	@$(VENV)/bin/ruff check --fix src tests benchmarks docs/scripts
 
 bench: setup
 	@$(PY) benchmarks/run_all.py
