@@ -102,7 +102,15 @@ def _demo(args: argparse.Namespace) -> int:
         res = Trainer(cfg).fit()
         runs.append((label, res.run_dir))
     rows = comparison_rows(runs)
-    report = write_html_report(runs, out / "report.html", title=f"ncollapse demo: {dataset}-LT")
+    from ncollapse.report import final_record, seli_reference_row
+
+    last = final_record(runs[0][1])
+    counts = last["nc"]["data"]["counts"]
+    theory = seli_reference_row(counts, last["nc"]["groups"])
+    rows.append(theory)
+    report = write_html_report(
+        runs, out / "report.html", title=f"ncollapse demo: {dataset}-LT", extra_rows=[theory]
+    )
     if args.json:
         print_json({"dataset": dataset, "rows": rows, "report": str(report)})
     else:

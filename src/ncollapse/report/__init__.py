@@ -27,6 +27,8 @@ __all__ = [
     "comparison_rows",
     "print_comparison",
     "write_html_report",
+    "seli_reference_row",
+    "markdown_table",
     "SUMMARY_KEYS",
 ]
 
@@ -117,6 +119,31 @@ def comparison_rows(runs: list[tuple[str, str | Path]]) -> list[dict[str, Any]]:
             row[c + " std"] = float(np.std(vals)) if len(vals) > 1 else None
         rows.append(row)
     return rows
+
+
+def seli_reference_row(counts, groups: dict[str, Any]) -> dict[str, Any]:
+    """A pseudo-row with what SELI (the vanishing-regularisation CE optimum, spec §1.4) predicts
+    for the same training counts: distances of its Grams to the ETF, and its per-group cosines."""
+    from ncollapse.geometry import etf_gram, seli_geometry
+    from ncollapse.metrics import gram_distance
+
+    geo = seli_geometry(counts)
+    k = len(counts)
+    row: dict[str, Any] = {"method": "SELI theory", "n_runs": 1}
+    row["dist ETF (W)"] = gram_distance(geo.G_W, etf_gram(k))
+    row["dist SELI (W)"] = 0.0
+    row["dist ETF (M)"] = gram_distance(geo.G_M, etf_gram(k))
+    row["dist SELI (M)"] = 0.0
+    row["NC1"] = 0.0
+    for g, idx in groups.items():
+        idx = [int(i) for i in (idx.get("classes") if isinstance(idx, dict) else idx)]
+        if len(idx) < 2:
+            continue
+        iu = np.triu_indices(len(idx), 1)
+        row[f"{g} cos(w,w')"] = float(geo.cos_W[np.ix_(idx, idx)][iu].mean())
+        row[f"{g} cos(mu,mu')"] = float(geo.cos_M[np.ix_(idx, idx)][iu].mean())
+    row["self-duality violation (mean 1-cos)"] = None
+    return row
 
 
 def _cell(row: dict[str, Any], col: str, pct: bool) -> str:
@@ -289,10 +316,14 @@ def plot_per_class(runs: list[tuple[str, str | Path]]):
 
 
 def write_html_report(
-    runs: list[tuple[str, str | Path]], path: str | Path, title: str = "ncollapse report"
+    runs: list[tuple[str, str | Path]],
+    path: str | Path,
+    title: str = "ncollapse report",
+    extra_rows: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a self-contained HTML page (plots embedded as PNG) and return its path."""
-    rows = comparison_rows(runs)
+    """Write a self-contained HTML page (plots embedded as PNG) and return its path.
+    ``extra_rows`` (e.g. :func:`seli_reference_row`) are appended to the comparison table."""
+    rows = comparison_rows(runs) + list(extra_rows or [])
     cols = _columns(rows)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", *cols])
     body = "".join(
