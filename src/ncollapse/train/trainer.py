@@ -112,7 +112,7 @@ def env_info(device: torch.device, dist_info: DistInfo) -> dict[str, Any]:
     }
 
 
-def epoch_generator(seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Generator:
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     g = torch.Generator(device="cpu")
     g.manual_seed((int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**63 - 1))
     return g
@@ -280,10 +280,10 @@ class Trainer:
             raise NCollapseError(f"eval.groups={ec.groups!r} is unknown; use thresholds or ranges")
 
     def _setup_model(self) -> None:
+        import ncollapse.methods as methods  # registers the NC-inducing heads, losses, methods
         from ncollapse.losses import check_loss_head, create_loss
         from ncollapse.models import build_model
 
-        _import_methods()
         cfg = self.cfg
         in_channels = self.in_shape[0] if len(self.in_shape) == 3 else 1
         in_features = int(np.prod(self.in_shape))
@@ -291,7 +291,7 @@ class Trainer:
         if cfg.model.backbone in ("mlp", "liu_mlp6"):
             bb_args.setdefault("in_features", in_features)
         head_args = dict(cfg.model.head_args)
-        if _head_needs_counts(cfg.model.head):
+        if methods.head_needs_counts(cfg.model.head):
             head_args.setdefault("counts", self.counts.tolist())
         self.model = build_model(
             {
@@ -308,11 +308,11 @@ class Trainer:
         self.loss_fn = self.loss_fn.to(self.device)
         if hasattr(self.loss_fn, "bind"):
             self.loss_fn.bind(self.model)
-        self.method = _create_method(cfg.method.name, cfg.method.params)
-        if self.method is not None and hasattr(self.method, "check_head"):
-            self.method.check_head(cfg.model.head)
+        # "standard" = forward + loss (+ mixup); gbbn etc. bring their own step
+        self.method = methods.create_method(cfg.method.name, **cfg.method.params)
+        self.method.check_head(cfg.model.head)
         self.aux_loader = None
-        aux = getattr(self.method, "aux_sampler", None)
+        aux = self.method.aux_sampler
         if aux:
             from ncollapse.data import DeviceLoader
 
@@ -400,23 +400,30 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _new_stats(self, dim: int):
+        from ncollapse.methods import nc_frame
         from ncollapse.metrics import NCStats
 
         kw = {}
-        head = self.model.head
-        if hasattr(head, "nc_centers"):
-            centers, w0 = head.nc_centers()
+        centers, w0 = nc_frame(self.model)
+        if centers is not None:
             kw = {"centers": centers.detach().double(), "w0": w0.detach().double()}
         return NCStats(self.num_classes, dim, device=self.device, **kw)
 
-    def train_epoch(self, epoch: int, progress=None) -> dict[str, Any]:
+    def train_epoch(self, epoch: int, progress=None) -> tuple[dict[str, Any], Any]:
+        """One training epoch; returns the logged scalars and the NC statistics collected in the
+        pass (None when they must come from a clean pass)."""
         cfg = self.cfg
         self.model.train()
         self.loss_fn.set_epoch(epoch, cfg.train.epochs)
         self.train_loader.set_epoch(epoch)
         gen = epoch_generator(cfg.train.seed, epoch)
         steps = len(self.train_loader)
-        collect = cfg.train.nc_pass == "train" and (epoch + 1) % cfg.train.nc_every == 0
+        # with mixup the training features are mixtures: the clean pass collects the statistics
+        collect = (
+            cfg.train.nc_pass == "train"
+            and (epoch + 1) % cfg.train.nc_every == 0
+            and cfg.train.mixup_alpha <= 0
+        )
         stats = None
         tot_loss = torch.zeros((), dtype=torch.float64, device=self.device)
         tot_correct = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -430,33 +437,21 @@ class Trainer:
             lr = self._set_lr(epoch + step / max(steps, 1))
             if cfg.train.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            mixed = cfg.train.mixup_alpha > 0
             progress_frac = (epoch + step / max(steps, 1)) / max(cfg.train.epochs, 1)
-            lam, y_b = 1.0, None
+            aux = next(aux_iter) if aux_iter is not None else None
             with self._autocast():
-                if self.method is not None:
-                    aux = next(aux_iter) if aux_iter is not None else None
-                    so = self.method.step(
-                        self.forward,
-                        self.loss_fn,
-                        x,
-                        y,
-                        aux,
-                        progress_frac,
-                        mixup_alpha=cfg.train.mixup_alpha,
-                        generator=gen,
-                    )
-                    loss, out, y, y_b, lam = so.loss, so.output, so.y, so.y_b, float(so.lam)
-                elif mixed:
-                    from ncollapse.data import mixup
-
-                    x, y, y_b, lam = mixup(x, y, cfg.train.mixup_alpha, gen)
-                    out = self.forward(x)
-                    loss = lam * self.loss_fn(out, y) + (1 - lam) * self.loss_fn(out, y_b)
-                else:
-                    out = self.forward(x)
-                    loss = self.loss_fn(out, y)
-            mixed = y_b is not None and lam < 1.0
+                so = self.method.step(
+                    self.forward,
+                    self.loss_fn,
+                    x,
+                    y,
+                    aux,
+                    progress_frac,
+                    mixup_alpha=cfg.train.mixup_alpha,
+                    generator=gen,
+                )
+            loss, out, y, y_b, lam = so.loss, so.output, so.y, so.y_b, float(so.lam)
+            mixed = y_b is not None
             if not torch.isfinite(loss.detach()):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch} step {step}; the last good checkpoint "
@@ -478,7 +473,7 @@ class Trainer:
                     ).double()
                 else:
                     tot_correct += (pred == y).sum().double()
-                if collect and not mixed:
+                if collect:
                     emb = out.embedding.detach()
                     if stats is None:
                         stats = self._new_stats(emb.shape[1])
@@ -517,11 +512,7 @@ class Trainer:
         tau = self.cfg.eval.posthoc_tau
         for x, y in self.test_loader:
             with self._autocast():
-                logits = (
-                    self.method.predict_logits(self.model, x)
-                    if self.method is not None
-                    else self.model(x).logits
-                ).float()
+                logits = self.method.predict_logits(self.model, x).float()
             pred = logits.argmax(1)
             conf.index_put_((y, pred), torch.ones_like(y, dtype=torch.float64), accumulate=True)
             if tau is not None:
@@ -670,35 +661,3 @@ def train_from_config(path: str | Path | None, overrides: list[str] | None = Non
 
 def resume_run(run_dir: str | Path, overrides: list[str] | None = None) -> TrainResult:
     return Trainer.resume(run_dir, overrides).fit()
-
-
-def _import_methods() -> None:
-    """Register the NC-inducing methods' heads, losses and training methods (if present)."""
-    try:
-        import ncollapse.methods  # noqa: F401
-    except ModuleNotFoundError as exc:  # pragma: no cover - package absent
-        if exc.name != "ncollapse.methods":
-            raise
-
-
-def _head_needs_counts(name: str) -> bool:
-    from ncollapse.models.heads import HEADS
-
-    try:
-        cls = HEADS.get(name)
-    except Exception:
-        return False
-    return bool(getattr(cls, "needs_counts", False))
-
-
-def _create_method(name: str, params: dict[str, Any]):
-    """``standard`` -> None (the trainer's own forward + loss path, which supports mixup)."""
-    if name == "standard" and not params:
-        return None
-    try:
-        from ncollapse.methods import create_method
-    except ImportError as exc:
-        raise NCollapseError(
-            f"method.name={name!r} needs ncollapse.methods, which is missing"
-        ) from exc
-    return create_method(name, **params)
