@@ -225,11 +225,10 @@ def plot_nc_curves(runs: list[tuple[str, str | Path]]):
     seen: dict[str, int] = {}
     for label, run_dir in runs:
         hist = [r for r in load_history(run_dir) if "nc" in r]
-        if not hist:
-            continue
-        ci = seen.setdefault(label, len(seen))
-        c = colors[ci % len(colors)]
-        first = list(seen).index(label) == ci and sum(1 for lab, _ in runs if lab == label) >= 1
+        if not hist or label in seen:
+            continue  # one run (the first seed) per method, as in plot_per_class
+        seen[label] = len(seen)
+        c = colors[seen[label] % len(colors)]
         ep = [r["epoch"] + 1 for r in hist]
         for ax, (title, path, logy) in zip(axes, panels):
             ax.set_title(title, fontsize=10)
@@ -240,13 +239,13 @@ def plot_nc_curves(runs: list[tuple[str, str | Path]]):
                     [_get(r, ("nc", "nc2", "dist_etf_W")) for r in hist],
                     color=c,
                     ls="--",
-                    label=f"{label} (ETF)" if first else None,
+                    label=f"{label} (ETF)",
                 )
                 ax.plot(
                     ep,
                     [_get(r, ("nc", "nc2", "dist_seli_W")) for r in hist],
                     color=c,
-                    label=f"{label} (SELI)" if first else None,
+                    label=f"{label} (SELI)",
                 )
             elif path == "tail":
                 tail = _tail_group(hist[-1])
