@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ncollapse.errors import NCollapseError, check_counts, check_positive
-from ncollapse.geometry._validate import check_int
+from ncollapse.validation import check_int
 
 __all__ = [
     "DeepLinearSolution",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ncollapse.errors import NCollapseError
-from ncollapse.geometry._validate import check_int
+from ncollapse.validation import check_int
 
 __all__ = ["centering", "etf_gram", "helmert_basis", "random_orthonormal", "simplex_etf"]
 

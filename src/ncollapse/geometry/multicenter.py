@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ncollapse.errors import NCollapseError, check_counts
-from ncollapse.geometry._validate import check_int
 from ncollapse.geometry.etf import random_orthonormal
+from ncollapse.validation import check_int
 
 __all__ = [
     "MultiCenterFrame",

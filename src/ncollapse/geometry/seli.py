@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ncollapse.errors import NCollapseError, check_counts, check_positive
-from ncollapse.geometry._validate import check_int
 from ncollapse.geometry.etf import centering
+from ncollapse.validation import check_int
 
 __all__ = [
     "EIG_RTOL",

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ncollapse.errors import NCollapseError, check_counts
-from ncollapse.models.registry import Registry
+from ncollapse.registry import Registry
 
 LOSSES = Registry("loss", reserved=("counts",), plural="losses")
 

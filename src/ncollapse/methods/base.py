@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 
 from ncollapse.errors import NCollapseError
-from ncollapse.models.registry import Registry
+from ncollapse.registry import Registry
 
 METHODS = Registry("method")
 

@@ -45,9 +45,9 @@ from ncollapse.methods.base import (
     register_method,
     unwrap_model,
 )
-from ncollapse.models.backbones import _check_choice, _check_int
 from ncollapse.models.classifier import ModelOutput
 from ncollapse.models.heads import Head, HeadOutput, register_head
+from ncollapse.validation import check_choice, check_int
 
 __all__ = ["GBBN", "BilateralHead", "BranchOutput", "alpha_schedule", "branch_output"]
 
@@ -109,7 +109,7 @@ class BilateralHead(Head):
         self.proj_dim = self.dim
         self.branch_layer = bool(branch_layer)
         if self.branch_layer:
-            width = self.dim if branch_dim is None else _check_int(branch_dim, "branch_dim", 1)
+            width = self.dim if branch_dim is None else check_int(branch_dim, "branch_dim", 1)
             self.branches = nn.ModuleList(
                 nn.Sequential(nn.Linear(self.dim, width), nn.ReLU()) for _ in range(2)
             )
@@ -203,7 +203,7 @@ class GBBN(Method):
         sampler: str = "reversed",
         joint_forward: bool = True,
     ):
-        _check_choice(schedule, "schedule", ("parabolic", "linear", "cosine", "power", "constant"))
+        check_choice(schedule, "schedule", ("parabolic", "linear", "cosine", "power", "constant"))
         self.schedule = schedule
         self.power = float(power)
         if not self.power > 0:

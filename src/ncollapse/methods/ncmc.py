@@ -35,8 +35,8 @@ from torch import Tensor, nn
 
 from ncollapse.errors import NCollapseError, check_counts, check_positive
 from ncollapse.losses.base import LossFn, _upcast, register_loss
-from ncollapse.models.backbones import _check_choice, _check_int
 from ncollapse.models.heads import Head, HeadOutput, register_head
+from ncollapse.validation import check_choice, check_int
 
 _EPS = 1e-12
 
@@ -61,7 +61,7 @@ def center_counts(mode: str, num_classes: int, f: int, counts=None, f_counts=Non
     """
     from ncollapse.geometry import al_counts, class_aware_counts
 
-    _check_choice(mode, "mode", ("al", "cal", "custom"))
+    check_choice(mode, "mode", ("al", "cal", "custom"))
     if mode == "custom":
         if f_counts is None:
             raise NCollapseError("mode='custom' needs f_counts=[f_1, ..., f_K] (centers per class)")
@@ -143,12 +143,12 @@ class MultiCenterHead(Head):
     ):
         from ncollapse.geometry import multicenter_frame
 
-        k = _check_int(num_classes, "num_classes", 2)
-        f = _check_int(f, "f", 1)
+        k = check_int(num_classes, "num_classes", 2)
+        f = check_int(f, "f", 1)
         fk = center_counts(mode, k, f, counts=counts, f_counts=f_counts)
         total = int(fk.sum())
         dim = in_dim if projection_dim is None else projection_dim
-        dim = _check_int(dim, "projection_dim" if projection_dim is not None else "in_dim", 1)
+        dim = check_int(dim, "projection_dim" if projection_dim is not None else "in_dim", 1)
         if dim < total + k:
             need = total + k
             suggest = int(-(-need // 64) * 64)
@@ -163,8 +163,8 @@ class MultiCenterHead(Head):
                 f"d >= (f+1)K), but {where} is too small; set model.head_args.projection_dim="
                 f"{suggest} (a trainable projection before the frame) or lower f"
             )
-        _check_choice(rule, "rule", ("paper", "gcr"))
-        _check_choice(embedding, "embedding", ("pre_norm", "normalized"))
+        check_choice(rule, "rule", ("paper", "gcr"))
+        check_choice(embedding, "embedding", ("pre_norm", "normalized"))
         super().__init__(in_dim, k, projection_dim, projection_bias)
         self.mode = mode
         fr = multicenter_frame(fk, self.dim, theta=theta, seed=seed)
@@ -251,7 +251,7 @@ class _FrameLoss(LossFn):
     def __init__(self, counts=None, mode: str | None = None):
         super().__init__(counts)
         if mode is not None:
-            _check_choice(mode, "mode", ("al", "cal", "custom"))
+            check_choice(mode, "mode", ("al", "cal", "custom"))
         self.mode = mode
         self._head: list = []  # not a submodule: the model owns the head
 
@@ -323,7 +323,7 @@ class NCMCCosineLoss(_FrameLoss):
         super().__init__(counts, mode)
         self.lam = check_positive(lam, "lam", allow_zero=True)
         self.weighted = bool(weighted)
-        _check_choice(norm_reduction, "norm_reduction", ("sum", "mean"))
+        check_choice(norm_reduction, "norm_reduction", ("sum", "mean"))
         self.norm_reduction = norm_reduction
 
     def forward(self, output, target: Tensor) -> Tensor:
@@ -373,7 +373,7 @@ class LossP(_FrameLoss):
     ):
         super().__init__(counts, mode)
         self.feature_decay = check_positive(feature_decay, "feature_decay", allow_zero=True)
-        _check_choice(scale, "scale", ("batch", "dataset"))
+        check_choice(scale, "scale", ("batch", "dataset"))
         if scale == "dataset" and self.counts is None:
             raise NCollapseError(
                 "loss_p with scale='dataset' needs the training counts (S = sum_k f_k n_k): pass "

@@ -35,7 +35,7 @@ from ncollapse.models.heads import (
     head_options,
     register_head,
 )
-from ncollapse.models.registry import Registry
+from ncollapse.registry import Registry
 
 __all__ = [
     "BACKBONES",

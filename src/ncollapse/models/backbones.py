@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncollapse.errors import NCollapseError
-from ncollapse.models.registry import Registry
+from ncollapse.registry import Registry
+from ncollapse.validation import check_choice, check_int
 
 BACKBONES = Registry("backbone", reserved=("in_channels",))
 
@@ -43,7 +44,7 @@ def register_backbone(name: str):
 
 def create_backbone(name: str, in_channels: int = 3, **kwargs) -> Backbone:
     """Build the backbone registered as ``name`` (unknown names/options raise NCollapseError)."""
-    in_channels = _check_int(in_channels, "in_channels", 1)
+    in_channels = check_int(in_channels, "in_channels", 1)
     return BACKBONES.create(name, in_channels=in_channels, **kwargs)
 
 
@@ -54,20 +55,6 @@ def backbone_names() -> list[str]:
 def backbone_options(name: str) -> dict:
     """Options of backbone ``name`` and their defaults."""
     return BACKBONES.options(name)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise NCollapseError(f"{name}={value!r} must be an integer >= {minimum}")
-    if value < minimum:
-        raise NCollapseError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _check_choice(value, name: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise NCollapseError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
-    return value
 
 
 class Backbone(nn.Module):
@@ -115,10 +102,10 @@ class MLP(Backbone):
         feature_layer: bool = False,
     ):
         super().__init__()
-        in_features = _check_int(in_features, "in_features", 1)
-        depth = _check_int(depth, "depth", 1)
-        width = _check_int(width, "width", 1)
-        _check_choice(init, "init", ("default", "orthogonal"))
+        in_features = check_int(in_features, "in_features", 1)
+        depth = check_int(depth, "depth", 1)
+        width = check_int(width, "width", 1)
+        check_choice(init, "init", ("default", "orthogonal"))
         layers: list[nn.Module] = []
         d = in_features
         for _ in range(depth):
@@ -151,7 +138,7 @@ class MLP(Backbone):
 
 def _mlp_in_features(in_channels: int, in_features, image_size) -> int:
     if in_features is not None:
-        return _check_int(in_features, "in_features", 1)
+        return check_int(in_features, "in_features", 1)
     if image_size is None:
         raise NCollapseError(
             "the MLP backbone needs its input size: pass in_features=C*H*W (e.g. 784 for 1x28x28) "
@@ -159,7 +146,7 @@ def _mlp_in_features(in_channels: int, in_features, image_size) -> int:
         )
     if isinstance(image_size, int | float):
         image_size = (image_size, image_size)
-    h, w = (_check_int(s, "image_size", 1) for s in image_size)
+    h, w = (check_int(s, "image_size", 1) for s in image_size)
     return in_channels * h * w
 
 
@@ -224,7 +211,7 @@ class CNN28(Backbone):
 
     def __init__(self, in_channels: int = 3, width: int = 32):
         super().__init__()
-        w = _check_int(width, "width", 1)
+        w = check_int(width, "width", 1)
         self.body = nn.Sequential(
             *_conv_bn_relu(in_channels, w),
             *_conv_bn_relu(w, w),
@@ -282,11 +269,11 @@ class CifarResNet(Backbone):
 
     def __init__(self, in_channels: int = 3, depth: int = 32, width: int = 16):
         super().__init__()
-        depth = _check_int(depth, "depth", 8)
+        depth = check_int(depth, "depth", 8)
         if (depth - 2) % 6:
             raise NCollapseError(f"depth={depth} is not 6n+2; use 20, 32, 44, 56 or 110")
         n = (depth - 2) // 6
-        w = _check_int(width, "width", 1)
+        w = check_int(width, "width", 1)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)
         )
@@ -377,7 +364,7 @@ class ResNet(Backbone):
         zero_init_residual: bool = False,
     ):
         super().__init__()
-        w = _check_int(width, "width", 1)
+        w = check_int(width, "width", 1)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)
         )
@@ -449,8 +436,8 @@ class DenseNet(Backbone):
         bottleneck: bool = True,
     ):
         super().__init__()
-        depth = _check_int(depth, "depth", 10 if bottleneck else 7)
-        k = _check_int(growth, "growth", 1)
+        depth = check_int(depth, "depth", 10 if bottleneck else 7)
+        k = check_int(growth, "growth", 1)
         if not (0 < float(reduction) <= 1):
             raise NCollapseError(f"reduction={reduction!r} must be in (0, 1]; DenseNet-BC uses 0.5")
         n = (depth - 4) // (6 if bottleneck else 3)

@@ -8,8 +8,9 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 
 from ncollapse.errors import NCollapseError
-from ncollapse.models.backbones import Backbone, _check_int, create_backbone
+from ncollapse.models.backbones import Backbone, create_backbone
 from ncollapse.models.heads import Head, create_head
+from ncollapse.validation import check_int
 
 
 class ModelOutput(NamedTuple):
@@ -91,8 +92,8 @@ def build_model(cfg: Mapping[str, Any]) -> Classifier:
         )
     if "backbone" not in cfg or "num_classes" not in cfg:
         raise NCollapseError("model config needs 'backbone' and 'num_classes'")
-    k = _check_int(cfg["num_classes"], "num_classes", 2)
-    c = _check_int(cfg.get("in_channels", 3), "in_channels", 1)
+    k = check_int(cfg["num_classes"], "num_classes", 2)
+    c = check_int(cfg.get("in_channels", 3), "in_channels", 1)
     bname, bopts = _named(cfg["backbone"], "backbone")
     hname, hopts = _named(cfg.get("head"), "head", "linear")
     if "in_channels" in bopts:

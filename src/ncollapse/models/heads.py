@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncollapse.errors import NCollapseError
-from ncollapse.models.backbones import _check_choice, _check_int
-from ncollapse.models.registry import Registry
+from ncollapse.registry import Registry
+from ncollapse.validation import check_choice, check_int
 
 HEADS = Registry("head", reserved=("in_dim", "num_classes"))
 
@@ -46,8 +46,8 @@ def register_head(name: str):
 
 def create_head(name: str, in_dim: int, num_classes: int, **kwargs) -> Head:
     """Build the head registered as ``name`` (unknown names/options raise NCollapseError)."""
-    in_dim = _check_int(in_dim, "in_dim", 1)
-    num_classes = _check_int(num_classes, "num_classes", 2)
+    in_dim = check_int(in_dim, "in_dim", 1)
+    num_classes = check_int(num_classes, "num_classes", 2)
     return HEADS.create(name, in_dim, num_classes, **kwargs)
 
 
@@ -81,13 +81,13 @@ class Head(nn.Module):
         projection_bias: bool = True,
     ):
         super().__init__()
-        self.in_dim = _check_int(in_dim, "in_dim", 1)
-        self.num_classes = _check_int(num_classes, "num_classes", 2)
+        self.in_dim = check_int(in_dim, "in_dim", 1)
+        self.num_classes = check_int(num_classes, "num_classes", 2)
         if projection_dim is None:
             self.projection: nn.Module = nn.Identity()
             self.dim = self.in_dim
         else:
-            self.dim = _check_int(projection_dim, "projection_dim", 1)
+            self.dim = check_int(projection_dim, "projection_dim", 1)
             self.projection = nn.Linear(self.in_dim, self.dim, bias=bool(projection_bias))
 
     def classifier_weight(self) -> Tensor:  # pragma: no cover - abstract
@@ -172,9 +172,9 @@ class DeepLinearHead(Head):
         projection_bias: bool = True,
     ):
         super().__init__(in_dim, num_classes, projection_dim, projection_bias)
-        depth = _check_int(depth, "depth", 1)
-        hidden = self.dim if hidden_dim is None else _check_int(hidden_dim, "hidden_dim", 1)
-        _check_choice(init, "init", ("default", "orthogonal"))
+        depth = check_int(depth, "depth", 1)
+        hidden = self.dim if hidden_dim is None else check_int(hidden_dim, "hidden_dim", 1)
+        check_choice(init, "init", ("default", "orthogonal"))
         dims = [self.dim] + [hidden] * (depth - 1) + [self.num_classes]
         self.layers = nn.ModuleList(
             nn.Linear(dims[i], dims[i + 1], bias=bool(bias) and i == depth - 1)
@@ -260,7 +260,7 @@ class ETFHead(_FixedHead):
         projection_bias: bool = True,
     ):
         dim = in_dim if projection_dim is None else projection_dim
-        if _check_int(dim, "dim", 1) < num_classes - 1:
+        if check_int(dim, "dim", 1) < num_classes - 1:
             raise NCollapseError(
                 f"a simplex ETF for K={num_classes} classes needs a feature dimension >= K-1 = "
                 f"{num_classes - 1}, got {dim}; set projection_dim >= {num_classes - 1}"
@@ -290,7 +290,7 @@ class OrthonormalHead(_FixedHead):
         projection_bias: bool = True,
     ):
         dim = in_dim if projection_dim is None else projection_dim
-        if _check_int(dim, "dim", 1) < num_classes:
+        if check_int(dim, "dim", 1) < num_classes:
             raise NCollapseError(
                 f"an orthonormal classifier for K={num_classes} classes needs a feature dimension "
                 f">= K, got {dim}; set projection_dim >= {num_classes}"

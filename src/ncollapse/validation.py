@@ -1,0 +1,135 @@
+"""Input validation for the whole package, in scikit-learn's manner (``sklearn.utils.validation``).
+
+Every check raises :class:`~ncollapse.errors.NCollapseError` (a ``ValueError``) with a one-line
+message that names the offending value and says how to fix it; the CLI prints that line and exits
+with status 2. Checks return the validated value in a canonical type, so callers write
+``n = check_counts(counts)`` and use ``n`` from then on.
+
+=====================  ==============================================================
+``check_counts``       class-count vector: integers >= 1, at least ``min_classes`` entries
+``check_positive``     finite scalar > 0 (or >= 0 with ``allow_zero``)
+``check_finite``       array or tensor without NaN / inf
+``check_int``          integer (floats with an integral value accepted) >= ``minimum``
+``check_choice``       one of a fixed set of strings
+=====================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+from ncollapse.errors import NCollapseError
+
+__all__ = [
+    "check_choice",
+    "check_counts",
+    "check_finite",
+    "check_int",
+    "check_positive",
+]
+
+
+def check_counts(
+    counts: Sequence[int] | np.ndarray, name: str = "counts", min_classes: int = 2
+) -> np.ndarray:
+    """Validate a class-count vector: integers >= 1, at least ``min_classes`` entries.
+
+    Returns it as an int64 numpy array.
+    """
+    try:
+        arr = np.asarray(counts, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise NCollapseError(
+            f"{name}={counts!r} is not a list of numbers; pass e.g. 10,10,1,1"
+        ) from exc
+    if arr.ndim != 1:
+        raise NCollapseError(f"{name} must be a 1-D vector of class counts, got shape {arr.shape}")
+    if arr.size < min_classes:
+        raise NCollapseError(
+            f"{name}={arr.astype(int).tolist()} has {arr.size} class(es); need at least {min_classes} classes"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise NCollapseError(
+            f"{name}={arr.tolist()} contains NaN or inf; counts must be positive integers"
+        )
+    bad = np.flatnonzero(arr <= 0)
+    if bad.size:
+        raise NCollapseError(
+            f"{name}[{bad[0]}]={arr[bad[0]]:g} is not positive; every class needs at least 1 sample "
+            f"(drop empty classes or relabel)"
+        )
+    if np.any(arr != np.round(arr)):
+        i = int(np.flatnonzero(arr != np.round(arr))[0])
+        raise NCollapseError(f"{name}[{i}]={arr[i]:g} is not an integer; counts are sample numbers")
+    return arr.astype(np.int64)
+
+
+def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
+    """Validate a finite positive (or non-negative) scalar; returns it as ``float``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise NCollapseError(f"{name}={value!r} is not a number") from exc
+    if not np.isfinite(v):
+        raise NCollapseError(f"{name}={v} is not finite; pass a finite number")
+    if v < 0 or (v == 0 and not allow_zero):
+        need = ">= 0" if allow_zero else "> 0"
+        raise NCollapseError(f"{name}={v:g} must be {need}")
+    return v
+
+
+def check_finite(x, name: str) -> None:
+    """Raise if an array or tensor holds NaN or inf, naming how many and where the first one is."""
+    fix = "check the model output (diverged training?) or drop those rows"
+    if hasattr(x, "detach") and hasattr(x, "isfinite"):  # a torch tensor, without importing torch
+        import torch
+
+        ok = torch.isfinite(x)
+        if not bool(ok.all()):
+            bad = (~ok).nonzero()
+            raise NCollapseError(
+                f"{name} has {int(bad.shape[0])} NaN/inf value(s), first at index "
+                f"{tuple(bad[0].tolist())}; {fix}"
+            )
+        return
+    arr = np.asarray(x)
+    ok = np.isfinite(arr)
+    if not ok.all():
+        bad = np.argwhere(~ok)
+        raise NCollapseError(
+            f"{name} has {len(bad)} NaN/inf value(s), first at index {tuple(bad[0].tolist())}; "
+            f"{fix}"
+        )
+
+
+def check_int(value, name: str, minimum: int | None = None, *, fix: str = "") -> int:
+    """Return ``value`` as an ``int``; reject booleans, non-integers and values below ``minimum``.
+
+    Floats with an integral value (``4.0``, as YAML or JSON may give) are accepted.
+    """
+    extra = f"; {fix}" if fix else ""
+    if isinstance(value, bool):
+        raise NCollapseError(f"{name}={value!r} is not an integer{extra}")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    else:
+        try:
+            f = float(value)
+        except (TypeError, ValueError) as exc:
+            raise NCollapseError(f"{name}={value!r} is not an integer{extra}") from exc
+        if not np.isfinite(f) or f != round(f):
+            raise NCollapseError(f"{name}={value!r} is not an integer{extra}")
+        v = int(round(f))
+    if minimum is not None and v < minimum:
+        raise NCollapseError(f"{name}={v} must be an integer >= {minimum}{extra}")
+    return v
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; else name the valid ones."""
+    if value not in choices:
+        raise NCollapseError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
+    return value
