@@ -20,7 +20,7 @@ def _ldam_counts(n_max, K, rho):
 
 
 def test_paper_example_positional():
-    np.testing.assert_array_equal(class_aware_counts([1, 3, 3], 3), [4, 4, 1])
+    np.testing.assert_array_equal(class_aware_counts([1, 3, 3], 3, order="positional"), [4, 4, 1])
 
 
 def test_cifar10_lt_examples():

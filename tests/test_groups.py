@@ -29,7 +29,8 @@ def test_shot_groups_boundaries():
         "medium": [4],
         "few": [5],
     }
-    g = shot_groups([5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])  # CIFAR-10-LT rho=100
+    cifar10 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]  # CIFAR-10-LT rho=100
+    g = shot_groups(cifar10, many=100, few=20)  # the standard thresholds: degenerate here
     assert _lists(g) == {"many": list(range(8)), "medium": [8, 9], "few": []}
 
 
@@ -83,3 +84,36 @@ def test_helpers():
     with pytest.raises(NCollapseError, match="lists a class twice"):
         check_groups({"a": [1, 1]}, 3)
     assert check_groups({"e": []}, 3)["e"].size == 0
+
+
+def test_shot_thresholds_one_default_scaled_by_head_size():
+    from ncollapse.groups import shot_thresholds
+
+    # standard 100 / 20 up to the ImageNet-LT / Places-LT scale (n_max 1280 / 4980)
+    assert shot_thresholds([500, 5]) == (100, 20)
+    assert shot_thresholds([4980, 5]) == (100, 20)
+    # x10 from n_max = 5000 (CIFAR-10-LT, Fashion-MNIST-LT), x100 from 50000
+    assert shot_thresholds([5000, 50]) == (1000, 200)
+    assert shot_thresholds([6000, 60]) == (1000, 200)
+    assert shot_thresholds([50000, 5]) == (10000, 2000)
+    assert shot_thresholds([6000, 60], many=50) == (50, 200)  # an explicit value is kept
+    # failed before: the default split of CIFAR-10-LT / Fashion-MNIST-LT (rho=100) was 8 / 2 / 0,
+    # while the recipes and the README report 4 / 3 / 3
+    fmnist = [6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60]
+    sizes = {k: len(v) for k, v in shot_groups(fmnist).items()}
+    assert sizes == {"many": 4, "medium": 3, "few": 3}
+    cifar10 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    assert {k: len(v) for k, v in make_groups(cifar10).items()} == {
+        "many": 4,
+        "medium": 3,
+        "few": 3,
+    }
+
+
+def test_default_minority_rule():
+    from ncollapse.groups import default_minority
+
+    assert default_minority({"many": [0, 1], "medium": [2], "few": [3, 4]}) == "few"
+    assert default_minority({"head": [0, 1], "tail": [2]}) is None  # one class: no pair to compare
+    assert default_minority({"many": [0, 1, 2], "few": []}) is None  # only one non-empty group
+    assert default_minority({"many": [0], "medium": [1, 2], "few": []}) == "medium"

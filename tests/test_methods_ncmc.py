@@ -64,7 +64,11 @@ def test_frame_geometry_orthogonality_and_same_class_cosine():
 
 
 def test_class_aware_counts_paper_example_and_cifar10():
-    assert class_aware_counts([1, 3, 3], 3).tolist() == [4, 4, 1]  # the paper's example (§3.5)
+    assert class_aware_counts([1, 3, 3], 3, order="positional").tolist() == [
+        4,
+        4,
+        1,
+    ]  # the paper's example (§3.5)
     n = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
     assert class_aware_counts(n, 20).tolist() == [2, 3, 4, 5, 7, 11, 17, 28, 46, 77]
 

@@ -3,9 +3,11 @@
 Two ways to split ``k`` classes into groups (each returns an ordered ``{name: int64 index array}``
 dict whose arrays partition ``0..k-1``; a group may be empty):
 
-* :func:`shot_groups` -- by *training* counts, the long-tail convention (OLTR / Kang et al.):
-  ``many`` = ``n_c > many`` (default 100), ``medium`` = ``few <= n_c <= many``, ``few`` =
-  ``n_c < few`` (default 20).
+* :func:`shot_groups` -- by *training* counts, the long-tail convention (OLTR, Liu et al.,
+  CVPR 2019, arXiv 1904.05160; Kang et al., ICLR 2020, arXiv 1910.09217): ``many`` =
+  ``n_c > many``, ``medium`` = ``few <= n_c <= many``, ``few`` = ``n_c < few``. The default
+  thresholds come from :func:`shot_thresholds`, the one rule every caller uses: 100 / 20 for head
+  classes up to the ImageNet-LT / CIFAR-100-LT scale, scaled by powers of ten for larger ones.
 * :func:`range_groups` -- by class index, for data whose classes are ordered head to tail
   (e.g. CIFAR-LT): ``boundaries=(3, 7)`` with ``k=10`` gives ``head=[0,1,2]``,
   ``medium=[3..6]``, ``tail=[7,8,9]``.
@@ -28,29 +30,55 @@ __all__ = [
     "class_group_names",
     "group_mean",
     "make_groups",
+    "default_minority",
     "parse_int_list",
     "range_groups",
     "shot_groups",
+    "shot_thresholds",
 ]
 
-#: Default shot thresholds: many-shot is ``n > 100``, few-shot is ``n < 20``.
+#: The standard shot thresholds: many-shot is ``n > 100``, few-shot is ``n < 20``.
 SHOT_MANY = 100
 SHOT_FEW = 20
+#: Largest head class (exclusive) for which the standard thresholds apply unscaled, times 10.
+SHOT_SCALE_FROM = 5000
 
 
-def shot_groups(counts, many: int = SHOT_MANY, few: int = SHOT_FEW) -> dict[str, np.ndarray]:
+def shot_thresholds(counts, many: int | None = None, few: int | None = None) -> tuple[int, int]:
+    """The shot thresholds ``(many, few)`` for training ``counts``: the one default of the package.
+
+    An explicit ``many`` / ``few`` is kept. A missing one is the standard threshold (100 / 20, set
+    for head classes of 500 to 1,300 images: CIFAR-100-LT, ImageNet-LT, Places-LT) times
+    ``s = 10**m``, the largest power of ten with ``n_max >= 500 * s`` once ``n_max >= 5000``, i.e.
+    ``s = 1`` for ``n_max < 5000``, ``s = 10`` for ``5000 <= n_max < 50000``, and so on. At
+    CIFAR-10-LT or Fashion-MNIST-LT scale (``n_max`` 5,000 / 6,000) the standard thresholds put 8
+    of 10 classes in *many* and none in *few*; the scaled ones (1000 / 200) give 4 / 3 / 3 at
+    ``rho = 100``, the split the recipes report.
+    """
+    n = check_counts(counts, name="counts", min_classes=1)
+    scale = 1
+    while int(n.max()) >= SHOT_SCALE_FROM * scale:
+        scale *= 10
+    return (
+        SHOT_MANY * scale if many is None else many,
+        SHOT_FEW * scale if few is None else few,
+    )
+
+
+def shot_groups(counts, many: int | None = None, few: int | None = None) -> dict[str, np.ndarray]:
     """Split classes by training count: ``many`` (n > many), ``medium`` (few <= n <= many),
-    ``few`` (n < few).
+    ``few`` (n < few); missing thresholds come from :func:`shot_thresholds`.
 
     Returns ``{"many": idx, "medium": idx, "few": idx}`` (int64 arrays, ascending; possibly empty).
     """
     n = check_counts(counts, name="counts", min_classes=1)
+    many, few = shot_thresholds(n, many, few)
     if not (isinstance(many, (int, np.integer)) and isinstance(few, (int, np.integer))):
         raise NCollapseError(f"shot thresholds must be integers, got many={many!r}, few={few!r}")
     if few < 1 or many < few:
         raise NCollapseError(
             f"shot thresholds many={many}, few={few} are invalid; need 1 <= few <= many "
-            f"(default many=100, few=20)"
+            f"(e.g. many=100, few=20)"
         )
     return {
         "many": np.flatnonzero(n > many).astype(np.int64),
@@ -114,8 +142,8 @@ def make_groups(
     counts,
     mode: str = "thresholds",
     *,
-    many: int = SHOT_MANY,
-    few: int = SHOT_FEW,
+    many: int | None = None,
+    few: int | None = None,
     boundaries: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
     """``mode="thresholds"`` -> :func:`shot_groups`; ``mode="ranges"`` -> :func:`range_groups`
@@ -127,6 +155,16 @@ def make_groups(
             raise NCollapseError("groups mode 'ranges' needs boundaries, e.g. --ranges 3,7")
         return range_groups(len(np.asarray(counts)), boundaries)
     raise NCollapseError(f"groups mode {mode!r} is unknown; use 'thresholds' or 'ranges'")
+
+
+def default_minority(groups: Mapping[str, Sequence[int]]) -> str | None:
+    """The group whose classes minority collapse is measured on when none is named: the last
+    non-empty group (``few`` / ``tail``), provided it holds at least 2 classes and at least 2 groups
+    are non-empty; else ``None`` (no minority section)."""
+    nonempty = [g for g, idx in groups.items() if len(idx) >= 1]
+    if len(nonempty) >= 2 and len(groups[nonempty[-1]]) >= 2:
+        return nonempty[-1]
+    return None
 
 
 def check_groups(groups: Mapping[str, Sequence[int]], k: int) -> dict[str, np.ndarray]:

@@ -37,6 +37,66 @@ def parse_counts(text: str, name: str = "--counts") -> list[int]:
     return out
 
 
+#: ``geometry step`` rows: (JSON key, formula shown in the table).
+_STEP_ROWS = [
+    ("lambda_mix", "λ_mix = (k_min n_maj + k_maj n_min)/k"),
+    ("w_norm_ratio", "‖w_maj‖/‖w_min‖"),
+    ("mu_norm_ratio", "‖μ_maj‖/‖μ_min‖"),
+    ("cos_w_min_min", "cos(w_min, w_min')"),
+    ("cos_w_maj_maj", "cos(w_maj, w_maj')"),
+    ("cos_w_maj_min", "cos(w_maj, w_min)"),
+    ("cos_mu_min_min", "cos(μ_min, μ_min')"),
+    ("cos_mu_maj_maj", "cos(μ_maj, μ_maj')"),
+    ("cos_mu_maj_min", "cos(μ_maj, μ_min)"),
+    ("w_maj_sq", "‖w_maj‖²"),
+    ("w_min_sq", "‖w_min‖²"),
+    ("mu_maj_sq", "‖μ_maj‖²"),
+    ("mu_min_sq", "‖μ_min‖²"),
+]
+
+
+#: What every number ``geometry etf`` prints means (table column and ``--help``).
+ETF_KEYS = {
+    "k": "number of classes K",
+    "d": "embedding dimension",
+    "seed": "seed of the random orthonormal embedding",
+    "norm_min": "smallest row norm ||w_k|| (1 for the unit-norm ETF)",
+    "norm_max": "largest row norm ||w_k||",
+    "cos_min": "smallest cosine between two different rows",
+    "cos_max": "largest cosine between two different rows",
+    "cos_target": "the ETF's pairwise cosine -1/(K-1)",
+    "gram_max_abs_error": "max |W W^T - (K/(K-1))(I - 11^T/K)| (0 up to rounding)",
+    "row_sum_norm": "||sum_k w_k|| (0: the rows are centred)",
+}
+
+#: What every number of ``geometry multicenter --d`` (frame check) means.
+FRAME_KEYS = {
+    "d": "dimension of the frame",
+    "d_required": "F + K, the smallest d a frame fits in",
+    "orthonormality_error": "max |[W0; V][W0; V]^T - I|",
+    "center_norm_error": "max | ||w_j^(k)|| - 1 |",
+    "same_class_cos_expected": "sin^2(theta), the cosine of two centers of one class",
+    "same_class_cos_error": "max |cos(w_i^(k), w_j^(k)) - sin^2(theta)|",
+    "cross_class_max_abs_cos": "max |cos| between centers of different classes (0)",
+    "cos_alpha_error": "max |cos(center, class mean of centers) - cos alpha_k|",
+    "cos_rho_error": "max |cos(class mean of centers, w_k) - cos rho_k|",
+}
+
+MULTICENTER_COLUMNS = {
+    "f_k": "centers of class k (CAL: NCMC Sec. 3.5, classes ranked by size unless --order "
+    "positional; AL: f)",
+    "centers": "row indices of class k's centers in the frame",
+    "cos α_k": "cosine between each center and the mean of class k's centers, "
+    "sqrt((cos^2 θ + f_k sin^2 θ)/f_k)",
+    "cos ρ_k": "cosine between that mean and the classifier w_k, "
+    "sqrt(f_k) sin θ / sqrt(cos^2 θ + f_k sin^2 θ)",
+}
+
+
+def _epilog(title: str, keys: dict[str, str]) -> str:
+    return title + ":\n" + "\n".join(f"  {k:<26} {v}" for k, v in keys.items())
+
+
 def register(subparsers) -> None:
     from ncollapse.cli import add_json_flag
 
@@ -48,7 +108,12 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="geometry_command", metavar="GEOMETRY")
     sub.required = True
 
-    e = sub.add_parser("etf", help="simplex ETF: Gram, norms, cosines (= -1/(K-1))")
+    e = sub.add_parser(
+        "etf",
+        help="simplex ETF: Gram, norms, cosines (= -1/(K-1))",
+        epilog=_epilog("printed quantities", ETF_KEYS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     e.add_argument("--k", type=int, required=True, help="number of classes K >= 2")
     e.add_argument("--d", type=int, default=None, help="embedding dimension (default K; >= K-1)")
     e.add_argument("--seed", type=int, default=0, help="seed of the random orthonormal embedding")
@@ -61,7 +126,12 @@ def register(subparsers) -> None:
     add_json_flag(s)
     s.set_defaults(func=_cmd_seli)
 
-    st = sub.add_parser("step", help="closed-form SELI norms/cosines for a STEP profile")
+    st = sub.add_parser(
+        "step",
+        help="closed-form SELI norms/cosines for a STEP profile",
+        epilog=_epilog("printed quantities", {k: v for k, v in _STEP_ROWS}),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     st.add_argument("--k-maj", type=int, required=True, help="number of majority classes")
     st.add_argument("--k-min", type=int, required=True, help="number of minority classes")
     st.add_argument("--R", type=float, required=True, help="imbalance ratio n_maj/n_min >= 1")
@@ -78,11 +148,27 @@ def register(subparsers) -> None:
     add_json_flag(dl)
     dl.set_defaults(func=_cmd_deep_linear)
 
-    mc = sub.add_parser("multicenter", help="NCMC center counts, cos alpha_k, optional frame check")
-    mc.add_argument("--counts", required=True, help="class counts, head to tail (e.g. 5000,...,50)")
-    mc.add_argument("--f", type=int, default=20, help="average number of centers per class")
-    mc.add_argument("--theta", type=float, default=0.2, help="angle theta in radians")
+    mc = sub.add_parser(
+        "multicenter",
+        help="NCMC center counts, cos alpha_k, optional frame check",
+        epilog=_epilog("columns", MULTICENTER_COLUMNS)
+        + "\n"
+        + _epilog("frame check (--d)", FRAME_KEYS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mc.add_argument(
+        "--counts", required=True, help="training class counts, any order (e.g. 5000,...,50)"
+    )
+    mc.add_argument("--f", type=int, default=20, help="average number of centers per class (20)")
+    mc.add_argument("--theta", type=float, default=0.2, help="angle theta in radians (0.2)")
     mc.add_argument("--mode", choices=["cal", "al"], default="cal", help="class-aware or average")
+    mc.add_argument(
+        "--order",
+        choices=["rank", "positional"],
+        default="rank",
+        help="CAL: classes ranked by size (default, as the training head does) or the counts' own "
+        "order (the paper's worked example)",
+    )
     mc.add_argument("--d", type=int, default=None, help="build and check a frame in R^d")
     mc.add_argument("--seed", type=int, default=0, help="seed of the frame")
     add_json_flag(mc)
@@ -126,8 +212,8 @@ def _cmd_etf(args: argparse.Namespace) -> int:
     if args.json:
         print_json(res)
         return 0
-    rows = [(key, res[key]) for key in res if key not in ("gram", "W")]
-    print_table(f"simplex ETF, K={k} in R^{d}", ["quantity", "value"], rows)
+    rows = [(key, ETF_KEYS[key], res[key]) for key in res if key not in ("gram", "W")]
+    print_table(f"simplex ETF, K={k} in R^{d}", ["quantity", "meaning", "value"], rows)
     if args.matrix:
         _matrix("Gram W W^T", G)
         _matrix(f"W ({k} x {d})", W)
@@ -173,21 +259,6 @@ def _cmd_seli(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------- step
-_STEP_ROWS = [
-    ("lambda_mix", "λ_mix = (k_min n_maj + k_maj n_min)/k"),
-    ("w_norm_ratio", "‖w_maj‖/‖w_min‖"),
-    ("mu_norm_ratio", "‖μ_maj‖/‖μ_min‖"),
-    ("cos_w_min_min", "cos(w_min, w_min')"),
-    ("cos_w_maj_maj", "cos(w_maj, w_maj')"),
-    ("cos_w_maj_min", "cos(w_maj, w_min)"),
-    ("cos_mu_min_min", "cos(μ_min, μ_min')"),
-    ("cos_mu_maj_maj", "cos(μ_maj, μ_maj')"),
-    ("cos_mu_maj_min", "cos(μ_maj, μ_min)"),
-    ("w_maj_sq", "‖w_maj‖²"),
-    ("w_min_sq", "‖w_min‖²"),
-    ("mu_maj_sq", "‖μ_maj‖²"),
-    ("mu_min_sq", "‖μ_min‖²"),
-]
 
 
 def _cmd_step(args: argparse.Namespace) -> int:
@@ -300,25 +371,20 @@ def _frame_check(fr) -> dict:
 
 
 def _cmd_multicenter(args: argparse.Namespace) -> int:
-    from ncollapse.errors import check_counts
-    from ncollapse.geometry import (
-        al_counts,
-        class_aware_counts,
-        cos_alpha,
-        cos_rho,
-        multicenter_frame,
-    )
+    from ncollapse.geometry import center_counts, cos_alpha, cos_rho, multicenter_frame
     from ncollapse.output import print_json, print_table
+    from ncollapse.validation import check_counts
 
     n = check_counts(parse_counts(args.counts))
     K = n.size
-    fk = class_aware_counts(n, args.f) if args.mode == "cal" else al_counts(K, args.f)
+    fk = center_counts(args.mode, K, args.f, counts=n, order=args.order)
     ca = cos_alpha(fk, args.theta)
     cr = cos_rho(fk, args.theta)
     F = int(fk.sum())
     starts = np.concatenate([[0], np.cumsum(fk)[:-1]])
     res = {
         "mode": args.mode,
+        "order": args.order,
         "f": args.f,
         "theta": args.theta,
         "counts": n,
@@ -345,11 +411,14 @@ def _cmd_multicenter(args: argparse.Namespace) -> int:
             for i in range(K)
         ),
     )
-    print(f"F = {F} centers; a frame needs d >= F+K = {F + K}")
+    print(
+        f"F = {F} centers; a frame needs d >= F+K = {F + K}; cos α_k: center vs its class mean, "
+        f"cos ρ_k: class mean vs w_k (see --help)"
+    )
     if "frame_check" in res:
         print_table(
             f"frame check (d={args.d}, seed={args.seed})",
-            ["check", "value"],
-            list(res["frame_check"].items()),
+            ["check", "meaning", "value"],
+            [(key, FRAME_KEYS[key], v) for key, v in res["frame_check"].items()],
         )
     return 0

@@ -22,6 +22,7 @@ from ncollapse.geometry.etf import (
 from ncollapse.geometry.multicenter import (
     MultiCenterFrame,
     al_counts,
+    center_counts,
     class_aware_counts,
     cos_alpha,
     cos_rho,
@@ -48,6 +49,7 @@ __all__ = [
     "SELIGeometry",
     "al_counts",
     "centering",
+    "center_counts",
     "class_aware_counts",
     "cos_alpha",
     "cos_rho",

@@ -1,4 +1,5 @@
-"""NCMC multi-center frames (Yan et al., NeurIPS 2024), spec ncmc-allnc.md §1.3 and §1.6.
+"""NCMC multi-center frames (Yan et al., "Neural Collapse to Multiple Centers for Imbalanced Data",
+NeurIPS 2024, OpenReview RJEC9fZ9Ma: Sec. 3.2 Def. 3.2 for the frame, Sec. 3.5 for the center counts).
 
 * ``K`` classes; class ``k`` gets ``f_k`` centers, ``F = Σ f_k``.
 * ``W0`` (K x d): orthonormal classifier rows ``w_k``; ``V`` (F x d): orthonormal rows ``v_j^(k)``,
@@ -21,8 +22,11 @@ from ncollapse.geometry.etf import random_orthonormal
 from ncollapse.validation import check_int
 
 __all__ = [
+    "CAL_ORDERS",
+    "CENTER_MODES",
     "MultiCenterFrame",
     "al_counts",
+    "center_counts",
     "class_aware_counts",
     "cos_alpha",
     "cos_rho",
@@ -54,24 +58,12 @@ def al_counts(k: int, f: int) -> np.ndarray:
     return np.full(k, _check_f(f), dtype=np.int64)
 
 
-def class_aware_counts(counts, f: int) -> np.ndarray:
-    """CAL center counts ``f_k`` by NCMC's class-aware strategy (§3.5), applied positionally.
+#: Readings of NCMC's class-aware rule: ``"rank"`` (classes indexed by size) or ``"positional"``.
+CAL_ORDERS = ("rank", "positional")
 
-    With ``K`` classes, ``N = Σ n`` and the counts taken IN THE ORDER GIVEN (the paper assumes head
-    to tail, i.e. descending; it is not re-sorted here, exactly as the paper's own example does):
 
-    1. ``p_k = n_k / N``;
-    2. ``a_k = floor((f-1) K p_k) + 1`` (so ``a_k >= 1``);
-    3. reverse the list to ``(a_K, ..., a_1)`` and add 1 to entries from the left (cycling if ever
-       needed) until the sum is ``f K``; entry ``i`` of the result is ``f_i`` for class ``i``.
-
-    Since ``Σ a_k <= f K`` and the deficit is ``< K``, one left-to-right pass suffices.
-    Examples: ``(1,3,3), f=3 -> (4,4,1)``; CIFAR-10-LT (rho=100), ``f=20 ->
-    (2,3,4,5,7,11,17,28,46,77)``. The paper applies the strategy for ``f >= 2``; ``f = 1`` is
-    accepted and gives all ones (the same as AL).
-    """
-    n = check_counts(counts)
-    f = _check_f(f)
+def _class_aware_sorted(n: np.ndarray, f: int) -> np.ndarray:
+    """The rule on counts already in head-to-tail order (entry ``i`` is ``f`` of the i-th class)."""
     K = n.size
     N = int(n.sum())
     a = ((f - 1) * K * n) // N + 1  # exact integer floor of (f-1) K n_k / N
@@ -83,6 +75,95 @@ def class_aware_counts(counts, f: int) -> np.ndarray:
         deficit -= 1
         i += 1
     return out.astype(np.int64)
+
+
+def class_aware_counts(counts, f: int, *, order: str = "rank") -> np.ndarray:
+    """CAL center counts ``f_k`` by NCMC's class-aware strategy (Yan et al., NeurIPS 2024, Sec. 3.5).
+
+    The paper indexes classes by size, head to tail (``n_1 > n_2 > ... > n_K``, Sec. 2), and on
+    that ordering the rule is, with ``K`` classes and ``N = Σ n``:
+
+    1. ``p_k = n_k / N``;
+    2. ``a_k = floor((f-1) K p_k) + 1`` (so ``a_k >= 1``);
+    3. reverse the list to ``(a_K, ..., a_1)`` and add 1 to entries from the left (cycling if ever
+       needed) until the sum is ``f K``; entry ``i`` of the result is ``f_i`` for class ``i``.
+
+    ``order="rank"`` (default) applies the rule to the classes ranked by size (descending, ties
+    in index order) and returns the counts in the classes' own order, so the result does not
+    depend on how classes are numbered and smaller classes get at least as many centers as larger
+    ones (up to the +1 top-up of step 3 among near-equal classes) -- the GCR argument of Sec. 3.1
+    (``f_1 <= ... <= f_K``). ``order="positional"`` applies the rule to the counts in the order
+    given, as the paper's worked example does: ``(1,3,3), f=3 -> (4,4,1)`` (this contradicts the
+    paper's own indexing, which would rank those classes ``(3,3,1)``).
+
+    For counts already sorted head to tail both readings agree, e.g. CIFAR-10-LT (rho=100),
+    ``f=20 -> (2,3,4,5,7,11,17,28,46,77)``. Since ``Σ a_k <= f K`` and the deficit is ``< K``, one
+    left-to-right pass suffices. The paper applies the strategy for ``f >= 2``; ``f = 1`` gives
+    all ones (the same as AL). This is the one implementation: the NCMC training head
+    (:mod:`ncollapse.methods.ncmc`), ``ncollapse geometry multicenter`` and the UFM NCMC path call it.
+    """
+    n = check_counts(counts)
+    f = _check_f(f)
+    if order not in CAL_ORDERS:
+        raise NCollapseError(
+            f"order={order!r} is unknown; use 'rank' (classes indexed by size, the default) or "
+            f"'positional' (the counts' own order, as in the paper's worked example)"
+        )
+    if order == "positional":
+        return _class_aware_sorted(n, f)
+    rank = np.argsort(-n, kind="stable")
+    out = np.empty_like(n)
+    out[rank] = _class_aware_sorted(n[rank], f)
+    return out.astype(np.int64)
+
+
+#: How a multi-center head chooses its per-class center counts (NCMC Sec. 3.3 / 3.5).
+CENTER_MODES = ("al", "cal", "custom")
+
+
+def center_counts(
+    mode: str, num_classes: int, f: int, counts=None, f_counts=None, *, order: str = "rank"
+) -> np.ndarray:
+    """Per-class center counts ``f_k`` (int64, class order): the one decision used by the NCMC
+    training head, ``ncollapse geometry multicenter`` and the UFM NCMC path.
+
+    * ``"al"``: ``f`` for every class (:func:`al_counts`);
+    * ``"cal"``: NCMC's class-aware strategy (:func:`class_aware_counts`) on the training
+      ``counts``, classes ranked by size (``order="rank"``; ``"positional"`` for the paper's worked
+      example), so any class order works;
+    * ``"custom"``: ``f_counts`` as given.
+    """
+    if mode not in CENTER_MODES:
+        raise NCollapseError(f"mode={mode!r} is not valid; choose one of {', '.join(CENTER_MODES)}")
+    if mode == "custom":
+        if f_counts is None:
+            raise NCollapseError("mode='custom' needs f_counts=[f_1, ..., f_K] (centers per class)")
+        fk = check_counts(f_counts, "f_counts")
+        if fk.size != num_classes:
+            raise NCollapseError(
+                f"f_counts has {fk.size} entries but the model has {num_classes} classes"
+            )
+        return fk
+    if f_counts is not None:
+        raise NCollapseError(
+            f"f_counts is only used with mode='custom' (got mode={mode!r}); drop f_counts or set "
+            f"mode: custom"
+        )
+    if mode == "al":
+        return al_counts(num_classes, f)
+    if counts is None:
+        raise NCollapseError(
+            "head 'multicenter' with mode='cal' needs the training class counts: pass "
+            "counts=[n_1, ..., n_K] (the trainer passes them for heads with needs_counts), or use "
+            "mode='al'"
+        )
+    n = check_counts(counts, "counts")
+    if n.size != num_classes:
+        raise NCollapseError(
+            f"counts has {n.size} entries but the model has {num_classes} classes; pass the "
+            f"training counts of this data set"
+        )
+    return class_aware_counts(n, f, order=order)
 
 
 def cos_alpha(f_counts, theta: float) -> np.ndarray:

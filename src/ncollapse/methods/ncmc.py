@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ncollapse.errors import NCollapseError, check_counts, check_positive
+from ncollapse.errors import NCollapseError, check_positive
+from ncollapse.geometry.multicenter import center_counts
 from ncollapse.losses.base import LossFn, _upcast, register_loss
 from ncollapse.models.heads import Head, HeadOutput, register_head
 from ncollapse.validation import check_choice, check_int
@@ -47,53 +48,6 @@ __all__ = [
     "center_counts",
     "gcr_predict",
 ]
-
-
-def center_counts(mode: str, num_classes: int, f: int, counts=None, f_counts=None) -> np.ndarray:
-    """Per-class center counts ``f_k`` (int64, class order).
-
-    * ``"al"``: ``f`` for every class;
-    * ``"cal"``: NCMC's class-aware strategy (:func:`ncollapse.geometry.class_aware_counts`) on the
-      training ``counts``. The paper assumes classes sorted head to tail; here the counts are
-      sorted descending (stable) first and the result is mapped back to the classes, so for
-      already descending counts this is exactly the paper's rule, and any class order works;
-    * ``"custom"``: ``f_counts`` as given.
-    """
-    from ncollapse.geometry import al_counts, class_aware_counts
-
-    check_choice(mode, "mode", ("al", "cal", "custom"))
-    if mode == "custom":
-        if f_counts is None:
-            raise NCollapseError("mode='custom' needs f_counts=[f_1, ..., f_K] (centers per class)")
-        fk = check_counts(f_counts, "f_counts")
-        if fk.size != num_classes:
-            raise NCollapseError(
-                f"f_counts has {fk.size} entries but the model has {num_classes} classes"
-            )
-        return fk
-    if f_counts is not None:
-        raise NCollapseError(
-            f"f_counts is only used with mode='custom' (got mode={mode!r}); drop f_counts or set "
-            f"mode: custom"
-        )
-    if mode == "al":
-        return al_counts(num_classes, f)
-    if counts is None:
-        raise NCollapseError(
-            "head 'multicenter' with mode='cal' needs the training class counts: pass "
-            "counts=[n_1, ..., n_K] (the trainer passes them for heads with needs_counts), or use "
-            "mode='al'"
-        )
-    n = check_counts(counts, "counts")
-    if n.size != num_classes:
-        raise NCollapseError(
-            f"counts has {n.size} entries but the model has {num_classes} classes; pass the "
-            f"training counts of this data set"
-        )
-    order = np.argsort(-n, kind="stable")
-    out = np.empty_like(n)
-    out[order] = class_aware_counts(n[order], f)
-    return out.astype(np.int64)
 
 
 def gcr_predict(embedding: Tensor, centers: Tensor, center_class: Tensor, num_classes: int):

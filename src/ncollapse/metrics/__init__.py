@@ -40,6 +40,7 @@ from ncollapse.metrics.measures import (
     within_covariance,
 )
 from ncollapse.metrics.metric import NCMetric
+from ncollapse.metrics.passes import resolve_minority, two_pass_measures
 from ncollapse.metrics.second_pass import (
     SecondPass,
     SecondPassResult,
@@ -86,5 +87,7 @@ __all__ = [
     "statistics",
     "target_distances",
     "validate_batch",
+    "resolve_minority",
+    "two_pass_measures",
     "within_covariance",
 ]
