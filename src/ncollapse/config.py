@@ -97,8 +97,8 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     groups: str = "thresholds"  # thresholds | ranges
-    many: int = 100
-    few: int = 20
+    many: int | None = None  # None: ncollapse.groups.shot_thresholds (100, x10 per decade of n_max)
+    few: int | None = None  # None: ncollapse.groups.shot_thresholds (20, scaled alike)
     ranges: list[int] | None = None
     posthoc_tau: float | None = None
 
@@ -112,6 +112,9 @@ class RunConfig:
 
 @dataclass
 class Config:
+    # modules imported before the run is assembled, so that the backbones, heads, losses and
+    # methods they register are usable by name (``imports: [my_pkg.nets]``)
+    imports: list[str] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ncollapse import assembly
+from ncollapse.assembly import resolve_device  # noqa: F401  (re-export: older imports)
 from ncollapse.config import Config, dump_config, load_config
 from ncollapse.errors import NCollapseError
 from ncollapse.io import atomic_write_json, atomic_write_text, to_jsonable
@@ -65,21 +67,6 @@ class TrainResult:
 # ----------------------------------------------------------------------------- helpers
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NCollapseError(
-            f"train.device={name!r} but CUDA is not available; use train.device=cpu"
-        )
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise NCollapseError(
-            f"train.device={name!r} is not a device; use auto, cpu or cuda"
-        ) from exc
-
-
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
     """Create a fresh run directory; an existing one is never reused or overwritten."""
     base = Path(out_dir)
@@ -119,42 +106,21 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def _build_train_data(cfg: Config, datasets=None):
-    from ncollapse.data import load_dataset, make_long_tailed
-
     dc = cfg.data
-    if datasets is not None:
-        train, test = datasets
-    else:
-        train = load_dataset(dc.name, split="train", root=dc.root)
-        test = load_dataset(dc.name, split="test", root=dc.root)
-    kw: dict[str, Any] = {"seed": dc.seed}
-    if dc.profile == "exp":
-        if dc.rho is None:
-            raise NCollapseError("data.profile=exp needs data.rho (n_max/n_min), e.g. data.rho=100")
-        kw.update(profile="exp", rho=dc.rho)
-    elif dc.profile == "step":
-        kw.update(profile="step", k_maj=dc.k_maj, k_min=dc.k_min, R=dc.R)
-    elif dc.profile == "counts":
-        kw.update(profile="counts", counts=dc.counts)
-    elif dc.profile == "none":
-        kw = None
-    else:
-        raise NCollapseError(
-            f"data.profile={dc.profile!r} is unknown; use exp, step, counts or none"
-        )
-    labels = np.asarray(train.labels.cpu() if torch.is_tensor(train.labels) else train.labels)
-    if kw is None:
-        indices = np.arange(len(labels))
-        counts = np.bincount(labels, minlength=train.num_classes)
-        manifest = {"dataset": dc.name, "profile": "none", "counts": counts.tolist()}
-    else:
-        sub = make_long_tailed(labels, **kw)
-        indices, counts = np.asarray(sub.indices), np.asarray(sub.counts)
-        manifest = sub.manifest
-        if hasattr(manifest, "to_dict"):
-            manifest = manifest.to_dict()
-        if isinstance(manifest, dict):
-            manifest = {**manifest, "dataset": dc.name}
+    train, test = assembly.load_datasets(dc, datasets)
+    indices, counts, manifest = assembly.long_tailed_subset(
+        train.labels,
+        int(train.num_classes),
+        profile=dc.profile,
+        rho=dc.rho,
+        counts=dc.counts,
+        k_maj=dc.k_maj,
+        k_min=dc.k_min,
+        R=dc.R,
+        seed=dc.seed,
+        dataset=dc.name,
+        keep_order=True,
+    )
     return train, test, indices, counts, manifest
 
 
@@ -171,17 +137,13 @@ class Trainer:
         data instead of ``data.name``; the long-tailed profile of ``cfg.data`` is still applied."""
         self.cfg = cfg
         self._datasets = datasets
-        self.dist = init_distributed(
-            "cuda"
-            if cfg.train.device.startswith("cuda")
-            or (cfg.train.device == "auto" and torch.cuda.is_available())
-            else "cpu"
-        )
+        assembly.import_modules(cfg.imports)
+        self.dist = init_distributed(assembly.process_backend(cfg.train.device))
         if cfg.train.threads:
             torch.set_num_threads(int(cfg.train.threads))
-        self.device = resolve_device(cfg.train.device)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.device = assembly.resolve_device(
+            cfg.train.device, self.dist.local_rank if self.dist.enabled else None
+        )
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
 
@@ -267,50 +229,21 @@ class Trainer:
         self.test_loader = DeviceLoader(
             x_te, y_te, batch_size=cfg.data.test_batch_size, shuffle=False, augment=None, **common
         )
-        from ncollapse.groups import range_groups, shot_groups
-
-        ec = cfg.eval
-        if ec.groups == "ranges":
-            if not ec.ranges:
-                raise NCollapseError("eval.groups=ranges needs eval.ranges, e.g. eval.ranges=[3,7]")
-            self.groups = range_groups(self.num_classes, ec.ranges)
-        elif ec.groups == "thresholds":
-            self.groups = shot_groups(self.counts, many=ec.many, few=ec.few)
-        else:
-            raise NCollapseError(f"eval.groups={ec.groups!r} is unknown; use thresholds or ranges")
+        self.groups = assembly.class_groups(self.counts, cfg.eval)
 
     def _setup_model(self) -> None:
-        import ncollapse.methods as methods  # registers the NC-inducing heads, losses, methods
-        from ncollapse.losses import check_loss_head, create_loss
         from ncollapse.models import build_model
 
         cfg = self.cfg
-        in_channels = self.in_shape[0] if len(self.in_shape) == 3 else 1
-        in_features = int(np.prod(self.in_shape))
-        bb_args = dict(cfg.model.backbone_args)
-        if cfg.model.backbone in ("mlp", "liu_mlp6"):
-            bb_args.setdefault("in_features", in_features)
-        head_args = dict(cfg.model.head_args)
-        if methods.head_needs_counts(cfg.model.head):
-            head_args.setdefault("counts", self.counts.tolist())
-        self.model = build_model(
-            {
-                "backbone": {"name": cfg.model.backbone, **bb_args},
-                "head": {"name": cfg.model.head, **head_args},
-                "num_classes": self.num_classes,
-                "in_channels": in_channels,
-            }
-        ).to(self.device)
+        spec = assembly.model_spec(cfg.model, self.in_shape, self.num_classes, self.counts)
+        self.model = build_model(spec).to(self.device)
         if cfg.train.channels_last and len(self.in_shape) == 3:
             self.model = self.model.to(memory_format=torch.channels_last)
-        check_loss_head(cfg.loss.name, cfg.model.head)
-        self.loss_fn = create_loss(cfg.loss.name, counts=self.counts, **cfg.loss.params)
-        self.loss_fn = self.loss_fn.to(self.device)
-        if hasattr(self.loss_fn, "bind"):
-            self.loss_fn.bind(self.model)
+        self.loss_fn = assembly.build_loss(
+            cfg.loss, cfg.model.head, self.counts, self.model, self.device
+        )
         # "standard" = forward + loss (+ mixup); gbbn etc. bring their own step
-        self.method = methods.create_method(cfg.method.name, **cfg.method.params)
-        self.method.check_head(cfg.model.head)
+        self.method = assembly.build_method(cfg.method, cfg.model.head)
         self.aux_loader = None
         aux = self.method.aux_sampler
         if aux:
@@ -332,18 +265,9 @@ class Trainer:
                 std=self.train_set.std,
                 num_samples=len(self._y_tr),
             )
-        oc = cfg.optim
-        if oc.name != "sgd":
-            raise NCollapseError(f"optim.name={oc.name!r} is unknown; use sgd")
         params = [p for p in self.model.parameters() if p.requires_grad]
         params += [p for p in self.loss_fn.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(
-            params,
-            lr=oc.lr,
-            momentum=oc.momentum,
-            nesterov=oc.nesterov,
-            weight_decay=oc.weight_decay,
-        )
+        self.optimizer = assembly.build_optimizer(cfg.optim, params)
         self.ddp_model = self.model
         if self.dist.enabled:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
@@ -526,17 +450,11 @@ class Trainer:
         return res
 
     def nc_metrics(self, stats, sharded: bool) -> dict[str, Any]:
-        from ncollapse.metrics import compute_all
-
         if stats is None:
             return {}
         if sharded and self.dist.enabled:
             stats.all_reduce()
-        head = self.model.head
-        W = head.classifier_weight().detach().double().cpu().numpy()
-        b = head.classifier_bias()
-        b = None if b is None else b.detach().double().cpu().numpy()
-        return compute_all(stats.snapshot(), W=W, b=b, groups=self.groups)
+        return assembly.nc_measures(stats.snapshot(), self.model.head, self.groups)
 
     def _log(self, rec: dict[str, Any]) -> None:
         if not self.dist.is_main:
