@@ -96,7 +96,10 @@ def test_show_fashion_mnist_rho100(tmp_path, capsys):
         capsys, ["data", "show", "fashion-mnist", "--rho", "100", "--out", str(tmp_path), "--json"]
     )
     assert r["counts"] == [6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60]
-    assert r["group_sizes"] == {"many": 8, "medium": 2, "few": 0} and r["n_total"] == 14886
+    # the one shot-threshold default (groups.shot_thresholds) scales to 1000 / 200 at this head
+    # size, the split the recipes and the README report (was 8 / 2 / 0 under 100 / 20)
+    assert r["group_sizes"] == {"many": 4, "medium": 3, "few": 3} and r["n_total"] == 14886
+    assert r["shot_thresholds"] == {"many": 1000, "few": 200}
 
 
 def test_list_json(capsys):

@@ -142,7 +142,8 @@ def long_tail_profile(
         p = str(profile).lower()
         if p not in LONG_TAIL_PROFILES:
             raise NCollapseError(
-                f"data.profile={profile!r} is unknown; use exp, step, counts or none"
+                f"unknown profile {profile!r} (data.profile / --profile); choose one of "
+                f"{', '.join(LONG_TAIL_PROFILES)}"
             )
         return p
     if counts is not None:

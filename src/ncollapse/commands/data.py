@@ -49,7 +49,10 @@ def register(subparsers) -> None:
         "--tau", type=float, default=None, help="papers' n_min/n_max (= 1/rho), e.g. 0.01"
     )
     sh.add_argument(
-        "--profile", default=None, help="exp (default with --rho), step, counts or none (full data)"
+        "--profile",
+        default=None,
+        help="exp, step, counts or none; default: counts with --counts, step with --k-maj, exp "
+        "with --rho/--tau, else none (the full split)",
     )
     sh.add_argument("--counts", default=None, help="explicit per-class counts, e.g. 500,200,50")
     sh.add_argument("--k-maj", type=int, default=None, help="step profile: majority classes")
@@ -58,8 +61,18 @@ def register(subparsers) -> None:
         "--n-max", type=int, default=None, help="head-class size (default: smallest class)"
     )
     sh.add_argument("--seed", type=int, default=0, help="data seed of the subset (default 0, LDAM)")
-    sh.add_argument("--many", type=int, default=100, help="many-shot: more than this many (100)")
-    sh.add_argument("--few", type=int, default=20, help="few-shot: fewer than this many (20)")
+    sh.add_argument(
+        "--many",
+        type=int,
+        default=None,
+        help="many-shot: more than this many (default 100, x10 from n_max >= 5000)",
+    )
+    sh.add_argument(
+        "--few",
+        type=int,
+        default=None,
+        help="few-shot: fewer than this many (default 20, x10 from n_max >= 5000)",
+    )
     sh.add_argument("--ranges", default=None, help="also index-range groups, e.g. 3,7")
     sh.add_argument("--variant", default=None, help="EMNIST variant (balanced, letters, ...)")
     sh.add_argument("--data-root", default=None, help="folder holding the dataset files")
@@ -128,8 +141,9 @@ def _describe(man) -> str:
 
 
 def _cmd_show(args) -> int:
+    from ncollapse.assembly import class_groups, long_tail_profile
     from ncollapse.data import load_dataset, make_long_tailed
-    from ncollapse.groups import class_group_names, range_groups, shot_groups
+    from ncollapse.groups import class_group_names, range_groups, shot_thresholds
     from ncollapse.output import print_json, print_table
 
     opts = {}
@@ -138,17 +152,10 @@ def _cmd_show(args) -> int:
     if args.image_root:
         opts["image_root"] = args.image_root
     ds = load_dataset(args.name, split=args.split, root=args.data_root, **opts)
-    profile = args.profile
-    if profile is None:
-        if args.counts is not None:
-            profile = "counts"
-        elif args.k_maj is not None:
-            profile = "step"
-        elif args.rho is not None or args.tau is not None:
-            profile = "exp"
-        else:
-            profile = "none"
     counts = _int_list(args.counts, "--counts") if args.counts is not None else None
+    profile = long_tail_profile(
+        args.profile, rho=args.rho, tau=args.tau, counts=counts, k_maj=args.k_maj
+    )
     lt = make_long_tailed(
         ds.labels,
         profile=profile,
@@ -164,7 +171,8 @@ def _cmd_show(args) -> int:
     )
     man = lt.manifest
     k = ds.num_classes
-    groups = shot_groups(lt.counts, many=args.many, few=args.few)
+    many, few = shot_thresholds(lt.counts, args.many, args.few)
+    groups = class_groups(lt.counts, groups="thresholds", many=many, few=few)
     gnames = class_group_names(groups, k)
     rgroups = range_groups(k, _int_list(args.ranges, "--ranges")) if args.ranges else None
     rnames = class_group_names(rgroups, k) if rgroups else None
@@ -182,7 +190,7 @@ def _cmd_show(args) -> int:
             out / f"{stem}.png",
             title=title,
             class_names=ds.classes,
-            thresholds=(args.many, args.few),
+            thresholds=(many, few),
         )
         files["plot"] = str(png)
     sizes = {g: int(len(v)) for g, v in groups.items()}
@@ -197,7 +205,7 @@ def _cmd_show(args) -> int:
         "source_counts": man.source_counts,
         "n_total": man.n_total,
         "imbalance_ratio": float(lt.counts.max() / lt.counts.min()),
-        "shot_thresholds": {"many": args.many, "few": args.few},
+        "shot_thresholds": {"many": many, "few": few},
         "groups": {g: v.tolist() for g, v in groups.items()},
         "group_sizes": sizes,
         "range_groups": {g: v.tolist() for g, v in rgroups.items()} if rgroups else None,
@@ -216,7 +224,7 @@ def _cmd_show(args) -> int:
         rows.append(row + ([rnames[c]] if rnames else []))
     print_table(title, cols, rows)
     print(
-        f"shot groups (>{args.many} / {args.few}-{args.many} / <{args.few} training images): "
+        f"shot groups (>{many} / {few}-{many} / <{few} training images): "
         f"many {sizes['many']}, medium {sizes['medium']}, few {sizes['few']}"
     )
     if rgroups:

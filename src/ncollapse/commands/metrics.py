@@ -30,8 +30,18 @@ def register(sub) -> None:
         "(--ranges)",
     )
     p.add_argument("--ranges", default=None, help="index boundaries for --groups ranges, e.g. 3,7")
-    p.add_argument("--many", type=int, default=100, help="many-shot: count > MANY (default 100)")
-    p.add_argument("--few", type=int, default=20, help="few-shot: count < FEW (default 20)")
+    p.add_argument(
+        "--many",
+        type=int,
+        default=None,
+        help="many-shot: count > MANY (default 100, x10 from n_max >= 5000)",
+    )
+    p.add_argument(
+        "--few",
+        type=int,
+        default=None,
+        help="few-shot: count < FEW (default 20, x10 from n_max >= 5000)",
+    )
     p.add_argument(
         "--mean",
         choices=["unweighted", "weighted"],
@@ -96,20 +106,22 @@ def run_metrics(
     *,
     groups_mode: str | None = None,
     ranges: str | None = None,
-    many: int = 100,
-    few: int = 20,
+    many: int | None = None,
+    few: int | None = None,
     mean: str = "unweighted",
     minority: str | None = None,
     num_classes: int | None = None,
     divide_by_k: bool = True,
     batch_size: int = 65536,
 ) -> dict:
-    """Two passes over the arrays (statistics, then NC4 / per-class NC1) and ``compute_all``."""
+    """Two passes over the arrays (statistics, then NC4 / per-class NC1) through
+    :func:`ncollapse.metrics.two_pass_measures`, the function the trainer uses too."""
     import numpy as np
 
+    from ncollapse.assembly import class_groups
     from ncollapse.errors import NCollapseError
-    from ncollapse.groups import make_groups, parse_int_list
-    from ncollapse.metrics import NCStats, SecondPass, compute_all
+    from ncollapse.groups import parse_int_list
+    from ncollapse.metrics import NCStats, two_pass_measures
 
     H, y = arrays["H"], arrays["y"]
     W, b, logits = arrays.get("W"), arrays.get("b"), arrays.get("logits")
@@ -124,45 +136,41 @@ def run_metrics(
             num_classes = max(int(np.nanmax(y)) + 1, 2)
         else:
             raise NCollapseError("y is empty; the file must contain at least one sample per class")
-    stats_acc = NCStats(num_classes, centers=arrays.get("centers"), w0=arrays.get("W0"), dim=None)
     if H.ndim != 2 or y.ndim != 1 or H.shape[0] != y.shape[0]:
-        stats_acc.update(H, y)  # raises the shape error with its fix
+        NCStats(num_classes, dim=None).update(H, y)  # raises the shape error with its fix
     n = H.shape[0]
     if logits is not None and logits.shape != (n, num_classes):
         raise NCollapseError(
             f"logits have shape {logits.shape}, expected (N, K) = ({n}, {num_classes})"
         )
-    for s in range(0, n, batch_size):
-        sl = slice(s, s + batch_size)
-        stats_acc.update(H[sl], y[sl], None if logits is None else logits[sl])
     if n == 0:
         raise NCollapseError("H has no rows; the file must contain at least one sample per class")
-    stats = stats_acc.snapshot()
-    from ncollapse.metrics.measures import require_classes
 
-    require_classes(stats)
-    sp = SecondPass(stats, W, b)
-    for s in range(0, n, batch_size):
-        sl = slice(s, s + batch_size)
-        sp.update(H[sl], y[sl], None if logits is None or W is not None else logits[sl])
-    second = sp.result()
+    def batches():
+        for s in range(0, n, batch_size):
+            sl = slice(s, s + batch_size)
+            yield H[sl], y[sl], None if logits is None else logits[sl]
+
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=num_classes)
     if groups_mode is None:
         groups_mode = "ranges" if ranges else "thresholds"
     boundaries = parse_int_list(ranges, "--ranges") if ranges else None
-    groups = make_groups(stats.counts, groups_mode, many=many, few=few, boundaries=boundaries)
+    groups = None
+    if counts.min() > 0:  # an empty class is reported by the measures themselves
+        groups = class_groups(counts, groups=groups_mode, many=many, few=few, ranges=boundaries)
     if minority is None:
-        nonempty = [g for g, idx in groups.items() if len(idx) >= 1]
-        if nonempty and len(groups[nonempty[-1]]) >= 2 and len(nonempty) >= 2:
-            minority = nonempty[-1]
-    elif minority not in groups:
+        minority = "auto"
+    elif groups is None or minority not in groups:
         minority = parse_int_list(minority, "--minority")
-    res = compute_all(
-        stats,
+    res = two_pass_measures(
+        batches,
+        num_classes,
         W,
         b,
-        second=second,
         groups=groups,
         minority=minority,
+        centers=arrays.get("centers"),
+        w0=arrays.get("W0"),
         mean=mean,
         divide_by_k=divide_by_k,
     )
