@@ -24,7 +24,10 @@ def register(sub) -> None:
     )
     p.add_argument("--out", default="outputs/demo", help="output folder (runs/ and report.html)")
     p.add_argument(
-        "--configs", default=None, help="folder with the demo recipes (default: ./configs)"
+        "--configs",
+        default=None,
+        help="folder with the demo recipes (default: ./configs if it has them, else the packaged "
+        "recipes)",
     )
     p.add_argument(
         "--dataset",
@@ -41,16 +44,15 @@ def register(sub) -> None:
 
 def _config_dir(arg: str | None) -> Path:
     from ncollapse.errors import NCollapseError
+    from ncollapse.recipes import RECIPES_DIR
 
-    cands = (
-        [Path(arg)] if arg else [Path("configs"), Path(__file__).resolve().parents[3] / "configs"]
-    )
+    cands = [Path(arg)] if arg else [Path("configs"), RECIPES_DIR]
     for c in cands:
-        if (c / DEMO_METHODS[0][1]).is_file():
+        if all((c / fname).is_file() for _, fname in DEMO_METHODS):
             return c
     raise NCollapseError(
-        f"demo recipes not found in {', '.join(map(str, cands))}; run from the "
-        "repository root or pass --configs DIR"
+        f"demo recipes ({', '.join(f for _, f in DEMO_METHODS)}) not found in "
+        f"{', '.join(map(str, cands))}; pass --configs DIR holding them"
     )
 
 

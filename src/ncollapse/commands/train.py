@@ -13,9 +13,13 @@ def register(sub) -> None:
         "train",
         help="train a model from a YAML recipe (DDP: torchrun --nproc_per_node=N -m ncollapse train ...)",
         description="Train from a YAML recipe with dotted overrides, e.g. "
-        "`ncollapse train configs/fmnist_lt_ce.yaml train.epochs=5 loss.name=ldam`.",
+        "`ncollapse train fmnist_lt_ce train.epochs=5 loss.name=ldam` (a packaged recipe by name) "
+        "or `ncollapse train my_recipe.yaml`.",
     )
-    p.add_argument("config", nargs="?", help="YAML recipe (omit with --resume)")
+    p.add_argument(
+        "config", nargs="?", help="YAML file or packaged recipe name (omit with --resume)"
+    )
+    p.add_argument("--list", action="store_true", help="list the packaged recipes and exit")
     p.add_argument("overrides", nargs="*", help="dotted overrides section.key=value")
     p.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint"
@@ -29,6 +33,16 @@ def _train(args: argparse.Namespace) -> int:
     from ncollapse.output import print_json, print_table
     from ncollapse.train import resume_run, train_from_config
 
+    if args.list:
+        from ncollapse.recipes import RECIPES_DIR, recipe_names
+
+        names = recipe_names()
+        if args.json:
+            print_json({"recipes": names, "folder": str(RECIPES_DIR)})
+        else:
+            print("\n".join(names))
+            print(f"({len(names)} recipes in {RECIPES_DIR})")
+        return 0
     overrides = list(args.overrides)
     if args.resume:
         if args.config and "=" in args.config:
@@ -38,7 +52,10 @@ def _train(args: argparse.Namespace) -> int:
         result = resume_run(args.resume, overrides)
     else:
         if not args.config:
-            raise NCollapseError("pass a YAML recipe (see configs/) or --resume RUN_DIR")
+            raise NCollapseError(
+                "pass a YAML recipe or a packaged recipe name (ncollapse train --list), "
+                "or --resume RUN_DIR"
+            )
         if "=" in args.config:
             raise NCollapseError(
                 f"the first argument must be a YAML file, got override {args.config!r}"

@@ -571,6 +571,10 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def train_from_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainResult:
+    if path is not None:
+        from ncollapse.recipes import resolve_recipe
+
+        path = resolve_recipe(path)
     cfg = load_config(path, overrides)
     if cfg.run.name is None and path is not None:
         cfg.run.name = Path(path).stem
