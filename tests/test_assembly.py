@@ -168,3 +168,50 @@ def test_imports_key_registers_user_components(tmp_path, monkeypatch):
     assert res.epochs_done == 1
     with pytest.raises(NCollapseError, match="imports: cannot import module 'no_such_mod_x'"):
         Trainer(load_config(None, [*over, "imports=[no_such_mod_x]"]))
+
+
+# ------------------------------------------------------------------------------ legends
+def test_every_number_metrics_prints_is_explained(tmp_path, capsys):
+    from ncollapse.commands.metrics import LEGEND
+
+    rng = np.random.default_rng(0)
+    K, d = 5, 8
+    y = np.repeat(np.arange(K), [30, 20, 10, 6, 4])
+    H = rng.normal(size=(y.size, d)) + 2 * np.eye(K, d)[y]
+    W, b = rng.normal(size=(K, d)), rng.normal(size=K)
+    path = tmp_path / "f.npz"
+    np.savez(path, H=H, y=y, W=W, b=b, logits=H @ W.T + b, centers=rng.normal(size=(K, d)),
+             W0=rng.normal(size=(K, d)))  # fmt: skip
+    res = _json(capsys, ["metrics", str(path), "--ranges", "2,4", "--json"])
+    printed = set()
+    for sec in ("nc1", "nc3", "nc4", "logits", "ncmc", "norms"):
+        printed |= set(res[sec])
+    printed |= set(res["nc2"]["means"]) | {k for k in res["nc2"] if k.startswith("dist")}
+    printed |= {"mean_cos", "classifier_cos"}  # minority table
+    for g in res["groups"].values():
+        printed |= {k for k, v in g.items() if v is not None and k != "classes"}
+    printed |= {"|mu_c|", "|w_c|", "cos(w,mu)", "b_c", "sigma2", "NC1_c", "CDNV_c", "acc",
+                "NC4_c", "NC_ave"}  # fmt: skip
+    missing = sorted(printed - set(LEGEND))
+    assert not missing, missing
+    assert main(["metrics", str(path), "--per-class"]) == 0
+    with pytest.raises(SystemExit):
+        main(["metrics", "--help"])
+    out = capsys.readouterr().out
+    assert "printed quantities" in out and "cdnv" in out and "default_minority" in out
+
+
+def test_geometry_tables_explain_their_keys(capsys):
+    from ncollapse.commands.geometry import ETF_KEYS, FRAME_KEYS
+
+    assert main(["geometry", "etf", "--k", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "meaning" in out and "the ETF's pairwise cosine" in out
+    r = _json(capsys, ["geometry", "etf", "--k", "4", "--json"])
+    assert set(r) - {"gram"} <= set(ETF_KEYS)
+    r = _json(capsys, ["geometry", "multicenter", "--counts", "9,3,1", "--f", "2", "--d", "12",
+                       "--json"])  # fmt: skip
+    assert set(r["frame_check"]) <= set(FRAME_KEYS)
+    with pytest.raises(SystemExit):
+        main(["geometry", "step", "--help"])
+    assert "cos_w_min_min" in capsys.readouterr().out

@@ -11,6 +11,73 @@ import argparse
 REQUIRED = "H (N x d features) and y (N integer labels 0..K-1)"
 OPTIONAL = "optionally W (K x d), b (K), logits (N x K), centers (K x d), W0 (K x d)"
 
+#: What every number the tables print means (shown by ``--help``; formulas in docs/metrics.md).
+LEGEND = {
+    "nc1": "tr(Σ_W Σ_B†)/K, within- over between-class variability (Papyan et al.)",
+    "nc1_class_balanced": "mean over classes of the per-class NC1 (each class weighs the same)",
+    "quotient": "tr(Σ_W)/tr(Σ_B) (Tirer et al.), Σ_W over samples",
+    "quotient_class_balanced": "tr(Σ_W)/tr(Σ_B), Σ_W the mean of per-class covariances",
+    "cdnv": "mean over class pairs of (σ_c² + σ_c'²) / (2 ||μ_c − μ_c'||²) (Galanti et al.)",
+    "tr_within": "tr(Σ_W) = (1/N) Σ_i ||h_i − μ_y||²",
+    "tr_between": "tr(Σ_B) = (1/K) Σ_c ||μ_c − μ_G||²",
+    "between_rank": "rank of Σ_B kept by the pseudo-inverse (at most K − 1)",
+    "tr_within_class_balanced": "(1/K) Σ_c σ_c², the class-balanced within-class trace",
+    "equinorm": "std / mean of the norms (0: equal norms)",
+    "equiangularity": "std of the pairwise cosines (0: equal angles)",
+    "max_angle": "mean |cos + 1/(K−1)| (0: the simplex ETF's angles)",
+    "mean_cos": "mean pairwise cosine",
+    "dist_etf_M": "||M̃M̃ᵀ/||·|| − ETF Gram/||·||||_F: class means vs the simplex ETF",
+    "dist_seli_M": "the same against SELI's Gram of means for these counts",
+    "dist_etf_W": "||WWᵀ/||·|| − ETF Gram/||·||||_F: classifier vs the simplex ETF",
+    "dist_seli_W": "the same against SELI's Gram of classifiers for these counts",
+    "dist_WM": "normalised distance of W M̃ᵀ to the centring matrix P (SELI's W M = P)",
+    "self_duality": "||W/||W|| − M̃/||M̃||||_F (NC3, unsquared)",
+    "self_duality_sq": "the same, squared (Papyan et al. Fig. 5)",
+    "seli_duality": "d(W M̃ᵀ, P), SELI's duality W M = P (equals dist_WM)",
+    "duality_cos_mean": "mean over classes of cos(w_c, μ_c − μ_G)",
+    "agreement": "NC4: fraction of samples where the classifier and the nearest class mean agree",
+    "source": "what the NC4 classifier was: W (+ b) or the stored logits",
+    "accuracy": "fraction of samples whose argmax (logits or W h + b) is their label",
+    "dist_logits_P": "d(Z̄ P, P), Z̄ the class-mean logits (P removes the bias)",
+    "NC_ave": "NCMC: mean ||h/||h|| − w̄_y/||w̄_y||||² (0: features on their class's centers)",
+    "NC_std": "NCMC: its standard deviation over samples",
+    "NC_ave_per_class": "NCMC: NC_ave of each class",
+    "NC_std_per_class": "NCMC: NC_std of each class",
+    "variability": "NCMC: mean (1 − cos(h_i, w_y)) against the frame's W0",
+    "variability_std": "NCMC: its standard deviation",
+    "variability_per_class": "NCMC: variability of each class",
+    "mean_norm_loglog_slope": "slope of log ||μ_c − μ_G|| against log n_c",
+    "mean_norm_ratio_max_min": "||μ|| of the largest class / ||μ|| of the smallest",
+    "w_norm_loglog_slope": "slope of log ||w_c|| against log n_c (> 0: head classifiers longer)",
+    "w_norm_ratio_max_min": "||w|| of the largest class / ||w|| of the smallest",
+    "classifier_cos": "mean pairwise cosine of the classifiers w_c (minority collapse: -> 1)",
+    "n_classes": "classes in the group",
+    "n_samples": "samples in the group",
+    "within_var": "σ_c² = (1/n_c) Σ ||h_i − μ_c||²",
+    "mean_norm": "||μ_c − μ_G||",
+    "w_norm": "||w_c||",
+    "duality_cos": "cos(w_c, μ_c − μ_G)",
+    "nc4": "NC4 agreement within the group / class",
+    "|mu_c|": "||μ_c − μ_G||",
+    "|w_c|": "||w_c||",
+    "cos(w,mu)": "cos(w_c, μ_c − μ_G)",
+    "b_c": "bias of class c",
+    "sigma2": "σ_c², within-class variance",
+    "NC1_c": "per-class NC1: tr(Σ_W^(c) Σ_B†)/K",
+    "CDNV_c": "mean CDNV of class c against the others",
+    "acc": "accuracy of class c",
+    "NC4_c": "NC4 agreement of class c",
+}
+
+
+def _epilog() -> str:
+    rows = "\n".join(f"  {k:<26} {v}" for k, v in LEGEND.items())
+    return (
+        "minority collapse: by default the last class group when it has >= 2 classes "
+        "(ncollapse.groups.default_minority); shot groups: > MANY / FEW..MANY / < FEW training "
+        "samples (ncollapse.groups.shot_thresholds).\n\nprinted quantities:\n" + rows
+    )
+
 
 def register(sub) -> None:
     from ncollapse.cli import add_json_flag
@@ -20,6 +87,8 @@ def register(sub) -> None:
         help="NC metrics (NC1-NC4, SELI/ETF distances, per-group, minority collapse) of an .npz",
         description=f"Compute every NC metric of the features in FILE.npz. The file must contain "
         f"{REQUIRED}; {OPTIONAL}.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE.npz", help="numpy .npz with arrays H, y [, W, b, ...]")
     p.add_argument(
@@ -53,7 +122,7 @@ def register(sub) -> None:
         "--minority",
         default=None,
         help="minority classes for minority collapse: a group name (e.g. few, tail) or indices "
-        "7,8,9 (default: the last group if it has >= 2 classes)",
+        "7,8,9 (default: the last non-empty group if it has >= 2 classes)",
     )
     p.add_argument(
         "--num-classes", type=int, default=None, help="K (default: rows of W or max(y)+1)"
