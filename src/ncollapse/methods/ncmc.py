@@ -1,4 +1,5 @@
-"""NCMC -- Neural Collapse to Multiple Centers (Yan et al., NeurIPS 2024), spec ncmc-allnc.md §1.
+"""NCMC -- Neural Collapse to Multiple Centers (Yan et al., NeurIPS 2024,
+OpenReview RJEC9fZ9Ma).
 
 Head ``multicenter`` (registered in the model head registry):
 
@@ -6,7 +7,7 @@ Head ``multicenter`` (registered in the model head registry):
   classifier rows ``w_k`` (``W0``, K x dim) and ``F = Σ f_k`` unit centers
   ``w_j^(k) = cos θ v_j^(k) + sin θ w_k``, jointly orthonormal ``V``/``W0`` (needs
   ``dim >= F + K``; with ``f`` centers per class ``dim >= (f+1)K``);
-* ``f_k`` per class: ``mode="al"`` all ``f``; ``mode="cal"`` the class-aware strategy (§1.6) on the
+* ``f_k`` per class: ``mode="al"`` all ``f``; ``mode="cal"`` the class-aware strategy (Sec. 3.5) on the
   training counts (``counts=``, supplied by the trainer, see :attr:`MultiCenterHead.needs_counts`);
   ``mode="custom"`` an explicit ``f_counts`` list;
 * forward: ``u = BN(P h)`` (optional trainable projection ``P``, BatchNorm on by default),
@@ -23,7 +24,7 @@ Losses (registered in the loss registry, both need the ``multicenter`` head and
 * ``ncmc_cosine`` -- the weighted cosine loss of App. F, per sample ``i`` of class ``k`` in a batch
   of size ``B``: ``(1/B) cos α_k Σ_{j≤f_k} (⟨w_j^(k), u_i/‖u_i‖⟩ − 1)² + λ (‖u_i‖ − 1)²``,
   summed over the batch (``λ = 6e-4``). AL or CAL is decided by the head's ``f_k``.
-* ``loss_p`` -- regression onto ``f_k``-hot targets over all F centers (problem P, §1.4).
+* ``loss_p`` -- regression onto ``f_k``-hot targets over all F centers (problem P, Sec. 3.2).
 """
 
 from __future__ import annotations
