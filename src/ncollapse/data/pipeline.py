@@ -21,6 +21,8 @@ import numpy as np
 from ncollapse.data.base import as_dataset, eval_view, is_resident
 from ncollapse.data.loader import Augment, DeviceLoader
 from ncollapse.data.maploader import MapLoader, collate_samples
+from ncollapse.data.registry import load_dataset
+from ncollapse.errors import NCollapseError
 
 
 def load_train_test(name: str, root=None, options: dict | None = None, datasets=None):
@@ -31,14 +33,10 @@ def load_train_test(name: str, root=None, options: dict | None = None, datasets=
         try:
             train, test = datasets
         except (TypeError, ValueError):
-            from ncollapse.errors import NCollapseError
-
             raise NCollapseError(
                 "datasets must be a pair (train, test) of map-style datasets"
             ) from None
     else:
-        from ncollapse.data.registry import load_dataset
-
         opts = dict(options or {})
         train = load_dataset(name, split="train", root=root, **opts)
         test = load_dataset(name, split="test", root=root, **opts)
