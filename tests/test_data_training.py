@@ -36,7 +36,6 @@ def _lt_args(root: Path, out: Path) -> list[str]:
     return [
         "data.name=imagenet-lt",
         f"data.root={root}",
-        "data.options={num_classes: 3, size: 8, resize: 8}",
         "data.profile=none",
         "data.batch_size=4",
         "data.test_batch_size=2",
@@ -65,7 +64,7 @@ def test_imagenet_lt_lists_train_one_epoch_through_the_cli(tmp_path, capsys):
     assert np.isfinite(hist[0]["train_loss"]) and 0 <= hist[0]["test_acc"] <= 1
     assert hist[0]["nc"]["nc1"]["nc1"] >= 0
     man = json.loads((Path(out["run_dir"]) / "manifest.json").read_text())
-    assert man["counts"] == [5, 3, 2]
+    assert man["counts"] == [5, 3, 2]  # K = 3 from the lists; images at the default 224 x 224
 
 
 def test_imagenet_lt_resume_is_exact_with_random_crops(tmp_path):
@@ -74,7 +73,7 @@ def test_imagenet_lt_resume_is_exact_with_random_crops(tmp_path):
     root = tmp_path / "ilsvrc"
     write_imagenet_lt(root, per_class=(5, 3, 2))
     args = [*_lt_args(root, tmp_path), "train.epochs=2", "data.augment=true", "data.flip=true"]
-    args += ["data.crop_padding=1"]
+    args += ["data.crop_padding=1", "data.options={size: 8, resize: 10, seed: 4}"]
     full = Trainer(load_config(None, [*args, "run.name=full"])).fit()
     part = Trainer(load_config(None, [*args, "run.name=part"])).fit(stop_after=1)
     resumed = Trainer.resume(part.run_dir).fit()

@@ -65,11 +65,19 @@ def imagenet_lt_required(split: str, opts: dict) -> list[str]:
 def read_imagenet_lt(folder: Path, split: str, **opts) -> LazyImageDataset:
     """ImageNet-LT: split list + ILSVRC-2012 image root, decoded lazily (a LazyImageDataset).
 
-    Options: ``image_root`` (default: the lists' folder), ``num_classes`` (default 1000),
-    ``size``/``resize`` (224/256), ``train`` (random-resized-crop + flip; default for the train
-    split), ``seed``.
+    Options: ``image_root`` (default: the lists' folder), ``num_classes`` (default: the largest
+    label of the train list and this list, plus one -- 1000 for ImageNet-LT itself, and right for
+    other lists in the same format such as Places-LT's), ``size``/``resize`` (224/256), ``train``
+    (random-resized-crop + flip; default for the train split), ``seed``.
     """
     paths, y = read_split_list(folder / f"ImageNet_LT_{split}.txt")
+    k = opts.get("num_classes")
+    if not k:
+        top = int(y.max())
+        train_list = folder / "ImageNet_LT_train.txt"
+        if split != "train" and train_list.is_file():
+            top = max(top, int(read_split_list(train_list)[1].max()))
+        k = top + 1
     image_root = Path(opts.get("image_root") or folder)
     first = image_root / paths[0]
     if not first.is_file():
@@ -77,12 +85,11 @@ def read_imagenet_lt(folder: Path, split: str, **opts) -> LazyImageDataset:
             f"imagenet-lt: image {first} (first entry of ImageNet_LT_{split}.txt) not found; pass "
             f"image_root=<ILSVRC-2012 folder holding train/ and val/> (CLI: --image-root)"
         )
-    k = int(opts.get("num_classes") or max(1000, int(y.max()) + 1))
     return LazyImageDataset(
         paths,
         y,
         image_root,
-        k,
+        int(k),
         "imagenet-lt",
         None,
         size=opts.get("size", 224),
