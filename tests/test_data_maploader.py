@@ -153,3 +153,21 @@ def test_map_loader_bad_samples():
         list(MapLoader(MapDataset(Ragged(None, [0, 1])), batch_size=2))
     with pytest.raises(NCollapseError, match="num_workers"):
         MapLoader(MapDataset(PlainDataset(torch.zeros(2, 3), [0, 1])), num_workers=-1)
+
+
+def test_lazy_eval_view_and_decoding_into_memory(tmp_path):
+    from data_fixtures import write_imagenet_lt
+    from ncollapse.data import load_dataset
+
+    write_imagenet_lt(tmp_path, per_class=(2, 2, 2))
+    lazy = load_dataset("imagenet-lt", "train", root=tmp_path, size=8, resize=10)
+    ev = lazy.eval_view()
+    assert lazy.train and not ev.train and ev.eval_view() is ev and len(ev) == len(lazy)
+    lazy.set_epoch(1)
+    crops = [lazy[i][0] for i in range(len(lazy))]
+    lazy.set_epoch(2)
+    assert any(not torch.equal(c, lazy[i][0]) for i, c in enumerate(crops))  # random per epoch
+    mem = load_dataset("imagenet-lt", "train", root=tmp_path, size=8, resize=10, lazy=False)
+    assert isinstance(mem, ArrayDataset) and mem.split == "train" and mem.mean is not None
+    for i in range(len(mem)):  # decoded with the evaluation transform, not one frozen random crop
+        assert np.array_equal(mem.images[i], ev[i][0].numpy())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ncollapse.data.base import with_stats
+from ncollapse.data.base import eval_view, with_stats
 from ncollapse.data.readers import cifar, folders, idx, lists, packaged, stl10, svhn
 from ncollapse.data.search import (
     Found,
@@ -136,7 +136,7 @@ class DatasetSpec:
             raise self.not_found(found, split, opts)
         ds = self.reader(found.path, split, **opts)
         if not opts.get("lazy", self.lazy) and hasattr(ds, "to_array_dataset"):
-            ds = ds.to_array_dataset()
+            ds = eval_view(ds).to_array_dataset()  # decoded once: no baked-in random crops
         if hasattr(ds, "compute_stats"):  # an in-memory dataset: statistics of this split
             with_stats(ds)
             ds.split = split
