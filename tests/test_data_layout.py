@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 import ncollapse.data as data
-from ncollapse.data import DATASETS, DatasetSpec, list_datasets, load_dataset, register_dataset
+from ncollapse.data import (
+    DATASETS,
+    DatasetSpec,
+    dataset_info,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+)
 from ncollapse.errors import NCollapseError
 
 SRC = Path(data.__file__).resolve().parents[1]  # .../src/ncollapse
@@ -123,6 +130,17 @@ def test_registry_is_the_shared_registry_with_aliases_and_capabilities():
         register_dataset(DatasetSpec("digits", "x", 2, ("train",), "", "", lambda *a, **k: None))
     with pytest.raises(NCollapseError, match="unknown dataset 'cifar11'"):
         DATASETS.resolve("cifar11")
+    # reader options are checked against the spec, not silently dropped
+    assert DATASETS.meta("imagenet-lt")["options"][:2] == ("image_root", "num_classes")
+    with pytest.raises(NCollapseError, match="unknown option 'size' for dataset 'digits'.*lazy"):
+        load_dataset("digits", size=8)
+    with pytest.raises(
+        NCollapseError, match="unknown option 'sise'.*image_root, num_classes, size"
+    ):
+        load_dataset("imagenet-lt", root=SRC, sise=8)
+    assert dataset_info("emnist", variant="letters")["num_classes"] == 26
+    with pytest.raises(NCollapseError, match="unknown option 'variant' for dataset 'mnist'"):
+        dataset_info("mnist", variant="letters")
 
 
 def test_no_code_branches_on_a_dataset_name():

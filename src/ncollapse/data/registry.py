@@ -47,7 +47,8 @@ class DatasetSpec:
     depends on options (EMNIST's variant); ``variant_option`` names the option that a name suffix
     sets (``emnist-letters`` -> ``variant="letters"``). ``lazy``: the reader's default is a lazily
     decoded dataset (``lazy=False`` decodes it into memory; ``lazy=True`` keeps a folder or list
-    lazy).
+    lazy). ``options``: the reader's keyword options (``lazy`` is always accepted); any other key
+    is an error that lists them.
     """
 
     name: str
@@ -66,6 +67,7 @@ class DatasetSpec:
     classes_for: Callable[[dict], int] | None = None
     variant_option: str | None = None
     lazy: bool = False
+    options: tuple[str, ...] = ()
 
     # -- capabilities -------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
@@ -76,7 +78,17 @@ class DatasetSpec:
             "lazy": self.lazy,
             "needs_root": self.needs_root,
             "packaged": self.packaged is not None,
+            "options": self.options,
         }
+
+    def check_options(self, opts: dict) -> None:
+        valid = (*self.options, "lazy")
+        for key in opts:
+            if key not in valid:
+                raise NCollapseError(
+                    f"unknown option {key!r} for dataset {self.name!r}; valid options: "
+                    f"{', '.join(valid)} (load_dataset keywords; data.options in a config)"
+                )
 
     def classes(self, opts: dict) -> int | None:
         return self.classes_for(opts) if self.classes_for is not None else self.num_classes
@@ -130,6 +142,7 @@ class DatasetSpec:
             raise NCollapseError(
                 f"{self.name} has splits {', '.join(self.splits)}; got split={split!r}"
             )
+        self.check_options(opts)
         self.check_root(root, opts)
         found = self.find(root, split, **opts)
         if found.path is None:
@@ -246,6 +259,7 @@ register_dataset(
         required=idx.emnist_required,
         classes_for=idx.emnist_num_classes,
         variant_option="variant",
+        options=("variant",),
     )
 )
 register_dataset(
@@ -284,6 +298,7 @@ register_dataset(
         "pip install mnist1d",
         packaged.read_mnist1d,
         packaged=packaged.mnist1d_available,
+        options=("num_samples", "seed"),
     ),
     aliases=("mnist-1d",),
 )
@@ -360,6 +375,7 @@ register_dataset(
         subdirs=("ImageNet_LT",),
         required=lists.imagenet_lt_required,
         lazy=True,
+        options=("image_root", "num_classes", "size", "resize", "train", "seed"),
     ),
     aliases=("imagenet_lt",),
 )
@@ -374,6 +390,7 @@ register_dataset(
         folders.read_image_folder,
         needs_root=True,
         locate=folders.locate_folder,
+        options=("size", "resize", "mode"),
     ),
     aliases=("imagefolder", "image_folder"),
 )
@@ -388,6 +405,7 @@ register_dataset(
         lists.read_csv_list,
         needs_root=True,
         locate=lists.locate_csv,
+        options=("image_root", "size", "resize", "mode"),
     ),
     aliases=("csv", "csv_list"),
 )
@@ -412,6 +430,7 @@ def dataset_info(name: str, root=None, **opts) -> dict[str, Any]:
     check_root(root)
     spec, o = DATASETS.resolve(name)
     o.update(opts)
+    spec.check_options(o)
     info = {
         "name": spec.display_name(o),
         "format": spec.format,
