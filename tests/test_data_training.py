@@ -99,22 +99,31 @@ class UserDataset(torch.utils.data.Dataset):
         return self.images[i], int(self.labels_[i])
 
 
-def test_trainer_accepts_any_map_style_torch_dataset(tmp_path):
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["train.epochs=2"],
+        # BBN: a second loader with the reversed sampler over the same samples
+        ["train.epochs=1", "model.head=bilateral", "method.name=gbbn", "data.augment=true"],
+    ],
+)
+def test_trainer_accepts_any_map_style_torch_dataset(tmp_path, extra):
     tr, te = load_dataset("digits", "train"), load_dataset("digits", "test")
     args = [
         "data.profile=exp",
         "data.rho=10",
         "data.batch_size=64",
         "data.test_batch_size=256",
-        "train.epochs=2",
         *TINY,
         "eval.ranges=[3,7]",
+        *extra,
     ]
     user = Trainer(
         load_config(None, [*args, f"run.out_dir={tmp_path / 'user'}"]),
         datasets=(UserDataset(tr.images, tr.labels), UserDataset(te.images, te.labels)),
     )
     assert user.loaders.kind == "map" and user.num_classes == 10
+    assert (user.aux_loader is not None) == ("method.name=gbbn" in extra)
     res = user.fit()
     # the same samples as in-memory arrays (no statistics: the user dataset has none either)
     arrays = (
