@@ -119,3 +119,13 @@ def test_data_list_with_a_missing_root_says_so(tmp_path, capsys):
     assert f"data root {missing} does not exist" in cap.err
     rc = main(["data", "list", "--data-root", str(tmp_path), "--json"])
     assert rc == 0  # an existing root is searched as before
+
+
+def test_imagenet_lt_splits_share_one_label_space(tmp_path):
+    root = tmp_path / "ilsvrc"
+    rows, _ = write_imagenet_lt(root)
+    # the test list holds a class the train list lacks: every split still gets K = 4
+    (root / "ImageNet_LT_test.txt").write_text(f"{rows['val'][0][0]} 3\n")
+    ks = [load_dataset("imagenet-lt", s, root=root).num_classes for s in ("train", "val", "test")]
+    assert ks == [4, 4, 4]
+    assert load_dataset("imagenet-lt", "val", root=root, num_classes=7).num_classes == 7

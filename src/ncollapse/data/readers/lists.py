@@ -66,17 +66,18 @@ def read_imagenet_lt(folder: Path, split: str, **opts) -> LazyImageDataset:
     """ImageNet-LT: split list + ILSVRC-2012 image root, decoded lazily (a LazyImageDataset).
 
     Options: ``image_root`` (default: the lists' folder), ``num_classes`` (default: the largest
-    label of the train list and this list, plus one -- 1000 for ImageNet-LT itself, and right for
-    other lists in the same format such as Places-LT's), ``size``/``resize`` (224/256), ``train``
-    (random-resized-crop + flip; default for the train split), ``seed``.
+    label in the folder's train/val/test lists, plus one -- 1000 for ImageNet-LT itself, and right
+    for other lists in the same format such as Places-LT's), ``size``/``resize`` (224/256),
+    ``train`` (random-resized-crop + flip; default for the train split), ``seed``.
     """
     paths, y = read_split_list(folder / f"ImageNet_LT_{split}.txt")
     k = opts.get("num_classes")
-    if not k:
+    if not k:  # one label space for every split: the largest label of all the lists, plus one
         top = int(y.max())
-        train_list = folder / "ImageNet_LT_train.txt"
-        if split != "train" and train_list.is_file():
-            top = max(top, int(read_split_list(train_list)[1].max()))
+        for other in ("train", "val", "test"):
+            path = folder / f"ImageNet_LT_{other}.txt"
+            if other != split and path.is_file():
+                top = max(top, int(read_split_list(path)[1].max()))
         k = top + 1
     image_root = Path(opts.get("image_root") or folder)
     first = image_root / paths[0]
