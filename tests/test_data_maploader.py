@@ -171,3 +171,13 @@ def test_lazy_eval_view_and_decoding_into_memory(tmp_path):
     assert isinstance(mem, ArrayDataset) and mem.split == "train" and mem.mean is not None
     for i in range(len(mem)):  # decoded with the evaluation transform, not one frozen random crop
         assert np.array_equal(mem.images[i], ev[i][0].numpy())
+
+
+@pytest.mark.gpu
+def test_cuda_map_loader_matches_cpu_device_loader():
+    ds = _array(n=300)
+    kw = dict(batch_size=64, augment=Augment(4, True), mean=ds.mean, std=ds.std, seed=9)
+    cpu = DeviceLoader(ds.images, ds.labels, device="cpu", **kw)
+    gpu = MapLoader(MapDataset(PlainDataset(ds.images, ds.labels)), device="cuda", **kw)
+    for (xa, ya), (xb, yb) in zip(cpu, gpu):
+        assert xb.is_cuda and torch.allclose(xa, xb.cpu(), atol=1e-6) and torch.equal(ya, yb.cpu())
