@@ -18,7 +18,18 @@ from ncollapse.data import (
 )
 from ncollapse.errors import NCollapseError
 
-CIFAR10_RHO100 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]  # spec/ecosystem-data.md §1.2
+CIFAR10_RHO100 = [
+    5000,
+    2997,
+    1796,
+    1077,
+    645,
+    387,
+    232,
+    139,
+    83,
+    50,
+]  # LDAM-DRW's get_img_num_per_cls, arXiv:1906.07413 Sec. 4
 
 
 def ldam_reference(labels, img_max, k, imb_factor, seed):
@@ -37,7 +48,9 @@ def ldam_reference(labels, img_max, k, imb_factor, seed):
 def test_cifar10_rho100_counts_match_spec():
     assert exp_profile(5000, 10, 100).tolist() == CIFAR10_RHO100
     assert exp_profile(5000, 10, tau=0.01).tolist() == CIFAR10_RHO100
-    assert int(exp_profile(500, 100, 100).sum()) == 10847  # CIFAR-100-LT total (spec table)
+    assert (
+        int(exp_profile(500, 100, 100).sum()) == 10847
+    )  # CIFAR-100-LT, rho=100 (arXiv:1906.07413)
     assert int(exp_profile(5000, 10, 100).sum()) == 12406
     assert int(exp_profile(5000, 10, 50).sum()) == 13996
 

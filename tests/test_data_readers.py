@@ -356,11 +356,9 @@ def test_missing_dataset_error_names_paths_and_how_to_get(tmp_path, monkeypatch)
     assert "\n" not in msg
     with pytest.raises(DataNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
         if FASHION.is_dir():
-            from ncollapse.data import datasets as dmod
+            from ncollapse.data import DATASETS
 
-            monkeypatch.setattr(
-                dmod._REGISTRY["fashion-mnist"], "system_dirs", (tmp_path / "nope",)
-            )
+            monkeypatch.setattr(DATASETS["fashion-mnist"], "system_dirs", (tmp_path / "nope",))
         load_dataset("fashion-mnist", root=tmp_path / "mine")
     with pytest.raises(NCollapseError, match="unknown dataset"):
         load_dataset("cifar11")

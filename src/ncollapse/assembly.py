@@ -109,16 +109,13 @@ def resolve_device(name: str, local_rank: int | None = None):
 
 # -------------------------------------------------------------------------------------- data
 def load_datasets(data_cfg, datasets=None):
-    """``(train, test)`` for the ``data`` section: the given pair, else both splits of
-    ``data.name`` read by :func:`ncollapse.data.load_dataset` from ``data.root``."""
-    if datasets is not None:
-        train, test = datasets
-        return train, test
-    from ncollapse.data import load_dataset
+    """``(train, test)`` for the ``data`` section: the given pair (any map-style datasets), else
+    both splits of ``data.name`` read from ``data.root`` with ``data.options``
+    (:func:`ncollapse.data.load_train_test`)."""
+    from ncollapse.data import load_train_test
 
-    return (
-        load_dataset(data_cfg.name, split="train", root=data_cfg.root),
-        load_dataset(data_cfg.name, split="test", root=data_cfg.root),
+    return load_train_test(
+        data_cfg.name, data_cfg.root, getattr(data_cfg, "options", None), datasets
     )
 
 

@@ -26,6 +26,8 @@ from ncollapse.errors import NCollapseError
 class DataConfig:
     name: str = "fashion-mnist"
     root: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # reader options (size, image_root, ...)
+    num_workers: int = 0  # DataLoader workers for data read sample by sample (lazy images)
     profile: str = "exp"  # exp | step | counts | none
     rho: float | None = 100.0  # n_max / n_min
     counts: list[int] | None = None

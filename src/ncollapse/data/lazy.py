@@ -1,7 +1,8 @@
-"""Lazy image datasets (decoded with PIL on access) and a DataLoader-worker path for data too large
-to hold in memory, such as ImageNet-LT.
+"""Lazy image datasets (decoded with PIL on access), for data too large to hold in memory, such
+as ImageNet-LT.
 
-Per-sample work happens in DataLoader worker processes (decode, resize/crop to uint8); the batch
+They are read through :class:`~ncollapse.data.maploader.MapLoader` (a torch ``DataLoader`` with
+worker processes): per-sample work (decode, resize/crop to uint8) happens in the workers, the batch
 is then moved to the device and normalised there in one op. Train-time random-resized-crop and
 flip draws for sample ``i`` in epoch ``e`` come from ``numpy.random.default_rng([seed, e, i])``,
 so they do not depend on the number of workers.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ncollapse.data.base import ArrayDataset, class_count_vector
 from ncollapse.errors import NCollapseError
 
 IMAGE_EXTENSIONS = (
@@ -32,6 +34,16 @@ IMAGE_EXTENSIONS = (
 )
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def escapes_root(entry: str | os.PathLike) -> bool:
+    """True when ``entry`` is not a path inside its root: absolute, empty, or leaving it through
+    ``..`` once the components are folded lexically (``a/../b`` stays inside, ``a/../../b`` not)."""
+    s = os.fspath(entry)
+    if not s or os.path.isabs(s):
+        return True
+    norm = os.path.normpath(s)
+    return norm in (".", "..") or norm.startswith(".." + os.sep)
 
 
 def decode_image(path: str | os.PathLike, mode: str = "RGB"):
@@ -103,6 +115,8 @@ class LazyImageDataset:
 
     Train mode (``train=True``): random-resized-crop to ``size`` + horizontal flip (p = 0.5).
     Eval mode: shorter side to ``resize``, then center crop ``size`` (``size=None``: no resizing).
+    With a ``root``, every path must lie inside it (relative, no ``..`` above it); without one,
+    paths are used as given.
     """
 
     def __init__(
@@ -123,6 +137,13 @@ class LazyImageDataset:
     ):
         self.root = Path(root) if root is not None else None
         self.paths = [str(p) for p in paths]
+        if self.root is not None:
+            bad = next((i for i, p in enumerate(self.paths) if escapes_root(p)), None)
+            if bad is not None:
+                raise NCollapseError(
+                    f"path {bad} of the dataset leaves its image root {self.root} (an absolute "
+                    f"path or '..' above it); paths must be relative to the root and inside it"
+                )
         self.labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         if len(self.paths) != self.labels.shape[0]:
             raise NCollapseError(f"{len(self.paths)} paths but {self.labels.shape[0]} labels")
@@ -144,7 +165,7 @@ class LazyImageDataset:
         return len(self.paths)
 
     def counts(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=self.num_classes).astype(np.int64)
+        return class_count_vector(self.labels, self.num_classes)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -172,6 +193,14 @@ class LazyImageDataset:
         )
         return out
 
+    def eval_view(self) -> LazyImageDataset:
+        """The same samples with evaluation transforms (resize + center crop, no randomness)."""
+        if not self.train:
+            return self
+        out = self.subset(np.arange(len(self)))
+        out.train = False
+        return out
+
     def load_uint8(self, i: int) -> np.ndarray:
         """Sample ``i`` decoded (train mode: randomly cropped/flipped) as uint8 C x H x W."""
         im = decode_image(self.full_path(i), self.mode)
@@ -191,8 +220,6 @@ class LazyImageDataset:
 
     def to_array_dataset(self):
         """Decode everything into an :class:`~ncollapse.data.ArrayDataset` (small data only)."""
-        from ncollapse.data.datasets import ArrayDataset
-
         arrs = [self.load_uint8(i) for i in range(len(self))]
         shapes = {a.shape for a in arrs}
         if len(shapes) > 1:
@@ -202,101 +229,3 @@ class LazyImageDataset:
             )
         images = np.stack(arrs) if arrs else np.zeros((0, 3, 1, 1), np.uint8)
         return ArrayDataset(images, self.labels.copy(), self.num_classes, self.name, self.classes)
-
-
-class _EpochSampler:
-    def __init__(self, sampler):
-        self.sampler = sampler
-        self.epoch = 0
-
-    def __iter__(self):
-        return iter(np.asarray(self.sampler.indices(self.epoch)).tolist())
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-
-class LazyLoader:
-    """DataLoader-worker loader: yields ``(x float32 normalised on device, y int64)`` batches."""
-
-    def __init__(
-        self, dataset: LazyImageDataset, loader, sampler: _EpochSampler, device, mean, std
-    ):
-        import torch
-
-        self.dataset, self.loader, self._sampler = dataset, loader, sampler
-        self.device = torch.device(device)
-        self.epoch = 0
-        c = 1 if dataset.mode == "L" else 3
-        mean = np.zeros(c) if mean is None else np.broadcast_to(np.asarray(mean, float), (c,))
-        std = np.ones(c) if std is None else np.broadcast_to(np.asarray(std, float), (c,))
-        self._scale = torch.tensor(
-            1.0 / (255.0 * std), dtype=torch.float32, device=self.device
-        ).view(1, c, 1, 1)
-        self._shift = torch.tensor(-mean / std, dtype=torch.float32, device=self.device).view(
-            1, c, 1, 1
-        )
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        e = self.epoch
-        self.dataset.set_epoch(e)  # copied into the workers when the iterator starts
-        self._sampler.epoch = e
-        self.epoch = e + 1
-        nb = self.device.type == "cuda"
-        for x, y in self.loader:
-            x = x.to(self.device, non_blocking=nb).float().mul_(self._scale).add_(self._shift)
-            yield x, y.to(self.device, non_blocking=nb)
-
-
-def make_lazy_loader(
-    dataset: LazyImageDataset,
-    batch_size: int = 256,
-    device="cpu",
-    sampler="instance",
-    shuffle: bool = True,
-    num_workers: int = 4,
-    seed: int = 0,
-    drop_last: bool = False,
-    mean=None,
-    std=None,
-    num_samples: int | None = None,
-    pin_memory: bool | None = None,
-) -> LazyLoader:
-    """A torch ``DataLoader`` with ``num_workers`` decoding workers behind a seeded epoch sampler.
-
-    ``mean``/``std`` default to the dataset's (ImageNet statistics for ImageNet-LT).
-    """
-    import torch
-
-    from ncollapse.data.samplers import make_sampler
-
-    if int(num_workers) < 0:
-        raise NCollapseError(f"num_workers={num_workers} must be >= 0")
-    s = make_sampler(
-        sampler, dataset.labels, num_samples, seed, dataset.num_classes, shuffle=shuffle
-    )
-    es = _EpochSampler(s)
-    dev = torch.device(device)
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=int(batch_size),
-        sampler=es,
-        num_workers=int(num_workers),
-        drop_last=drop_last,
-        pin_memory=(dev.type == "cuda") if pin_memory is None else pin_memory,
-        persistent_workers=False,
-    )
-    return LazyLoader(
-        dataset,
-        loader,
-        es,
-        dev,
-        dataset.mean if mean is None else mean,
-        dataset.std if std is None else std,
-    )

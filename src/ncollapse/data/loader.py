@@ -44,6 +44,71 @@ class Augment:
             raise NCollapseError(f"crop_padding={self.crop_padding} must be an integer >= 0")
 
 
+def normalisation(c: int, is_uint8: bool, mean, std, ndim: int, device):
+    """``(mean, std, scale, shift)`` with ``x = raw * scale + shift`` the normalised input:
+    ``scale = 1 / (u std_c)``, ``shift = -mean_c / std_c`` (``u = 255`` for uint8 data, else 1;
+    a missing mean is 0 and a missing std 1). ``scale``/``shift`` are float32 tensors shaped to
+    broadcast over ``N x C x H x W`` (``ndim=4``) or ``N x L`` batches."""
+    import torch
+
+    mean = None if mean is None else np.broadcast_to(np.asarray(mean, np.float64), (c,))
+    std = None if std is None else np.broadcast_to(np.asarray(std, np.float64), (c,))
+    if std is not None and np.any(std <= 0):
+        raise NCollapseError(f"std={std.tolist()} must be > 0")
+    u = 255.0 if is_uint8 else 1.0
+    scale = np.full(c, 1.0 / u) if std is None else 1.0 / (u * std)
+    shift = np.zeros(c) if mean is None else -mean / (std if std is not None else 1.0)
+    view = (1, c, 1, 1) if ndim == 4 else (1, 1)
+    scale_t = torch.tensor(scale, dtype=torch.float32, device=device).view(view)
+    shift_t = torch.tensor(shift, dtype=torch.float32, device=device).view(view)
+    return mean, std, scale_t, shift_t
+
+
+def epoch_plan(
+    sampler,
+    seed: int,
+    epoch: int,
+    augment: Augment | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> dict[str, np.ndarray]:
+    """One rank's sample order and augmentation draws for ``epoch``; a function of
+    ``(sampler, seed, epoch)`` only, shared by every loader so that they all see the same batches.
+
+    The order is ``sampler.indices(epoch)``, sharded like ``DistributedSampler`` (padded by
+    wrapping to a multiple of ``world_size``, then every ``world_size``-th sample from ``rank``);
+    crop offsets ``dy, dx`` in ``{0..2p}`` and flip bits come from
+    ``numpy.random.default_rng([seed, epoch, 0xA06])``.
+    """
+    order = np.asarray(sampler.indices(epoch), dtype=np.int64)
+    if world_size > 1:
+        total = math.ceil(order.size / world_size) * world_size
+        order = np.resize(order, total)[rank::world_size]
+    n = order.size
+    rng = np.random.default_rng([int(seed), int(epoch), 0xA06])
+    p = int(augment.crop_padding) if augment is not None else 0
+    dy = rng.integers(0, 2 * p + 1, size=n) if p else np.zeros(n, np.int64)
+    dx = rng.integers(0, 2 * p + 1, size=n) if p else np.zeros(n, np.int64)
+    flip = rng.random(n) < 0.5 if (augment is not None and augment.flip) else np.zeros(n, bool)
+    return {"order": order, "dy": dy.astype(np.int64), "dx": dx.astype(np.int64), "flip": flip}
+
+
+def gather_crops(padded, dy, dx, flip, h: int, w: int):
+    """Crops ``padded[b, :, dy_b:dy_b+h, dx_b:dx_b+w]``, mirrored where ``flip_b``, as one
+    ``torch.gather`` with per-pixel indices (``padded``: B x C x Hp x Wp; ``dy, dx, flip``: B
+    tensors on the same device)."""
+    import torch
+
+    bsz, c, hp, wp = padded.shape
+    ar_h = torch.arange(h, device=padded.device)
+    ar_w = torch.arange(w, device=padded.device)
+    rows = (dy[:, None] + ar_h) * wp  # B x H
+    cols = torch.where(flip[:, None], w - 1 - ar_w, ar_w) + dx[:, None]
+    pix = (rows[:, :, None] + cols[:, None, :]).view(bsz, 1, h * w)
+    src = padded.reshape(bsz, c, hp * wp)
+    return src.gather(2, pix.expand(bsz, c, h * w)).view(bsz, c, h, w)
+
+
 def _to_tensor(x):
     import torch
 
@@ -155,20 +220,9 @@ class DeviceLoader:
         self.data = xd.contiguous()  # the one resident tensor
         self.labels = y.to(self.device)
         c = self.shape[0] if x.ndim == 4 else 1
-        self.mean = None if mean is None else np.broadcast_to(np.asarray(mean, np.float64), (c,))
-        self.std = None if std is None else np.broadcast_to(np.asarray(std, np.float64), (c,))
-        if self.std is not None and np.any(self.std <= 0):
-            raise NCollapseError(f"std={std} must be > 0")
-        u = 255.0 if self.is_uint8 else 1.0
-        scale = np.full(c, 1.0 / u) if self.std is None else 1.0 / (u * self.std)
-        shift = (
-            np.zeros(c)
-            if self.mean is None
-            else -self.mean / (self.std if self.std is not None else 1.0)
+        self.mean, self.std, self._scale, self._shift = normalisation(
+            c, self.is_uint8, mean, std, x.ndim, self.device
         )
-        view = (1, c, 1, 1) if x.ndim == 4 else (1, 1)
-        self._scale = torch.tensor(scale, dtype=torch.float32, device=self.device).view(view)
-        self._shift = torch.tensor(shift, dtype=torch.float32, device=self.device).view(view)
 
     @classmethod
     def from_dataset(cls, dataset, **kwargs) -> DeviceLoader:
@@ -195,21 +249,7 @@ class DeviceLoader:
     def plan(self, epoch: int | None = None) -> dict[str, np.ndarray]:
         """This rank's sample order and augmentation draws for ``epoch`` (numpy, CPU)."""
         e = self.epoch if epoch is None else int(epoch)
-        order = np.asarray(self.sampler.indices(e), dtype=np.int64)
-        if self.world_size > 1:
-            total = math.ceil(order.size / self.world_size) * self.world_size
-            order = np.resize(order, total)[self.rank :: self.world_size]
-        n = order.size
-        rng = np.random.default_rng([self.seed, e, 0xA06])
-        p = self.pad
-        dy = rng.integers(0, 2 * p + 1, size=n) if p else np.zeros(n, np.int64)
-        dx = rng.integers(0, 2 * p + 1, size=n) if p else np.zeros(n, np.int64)
-        flip = (
-            rng.random(n) < 0.5
-            if (self.augment is not None and self.augment.flip)
-            else np.zeros(n, bool)
-        )
-        return {"order": order, "dy": dy.astype(np.int64), "dx": dx.astype(np.int64), "flip": flip}
+        return epoch_plan(self.sampler, self.seed, e, self.augment, self.rank, self.world_size)
 
     def __iter__(self):
         import torch
@@ -242,8 +282,6 @@ class DeviceLoader:
                 dy_t = torch.from_numpy(dy).to(dev)
                 dx_t = torch.from_numpy(dx).to(dev)
                 fl_t = torch.from_numpy(flip).to(dev)
-                ar_h = torch.arange(h, device=dev)
-                ar_w = torch.arange(w, device=dev)
         y_epoch = self.labels.index_select(0, order)
         for b in range(nb):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, n)
@@ -251,12 +289,8 @@ class DeviceLoader:
                 blocks = runs.index_select(0, base_t[lo:hi])  # B x L, contiguous
                 x = blocks.as_strided((hi - lo, c, h, w), crop_stride)  # the crops, as a view
             elif impl == "gather":
-                bsz = hi - lo
-                rows = (dy_t[lo:hi, None] + ar_h) * wp  # B x H
-                cols = torch.where(fl_t[lo:hi, None], w - 1 - ar_w, ar_w) + dx_t[lo:hi, None]
-                pix = (rows[:, :, None] + cols[:, None, :]).view(bsz, 1, h * w)
-                src = self.data.index_select(0, order[lo:hi]).view(bsz, c, plane)
-                x = src.gather(2, pix.expand(bsz, c, h * w)).view(bsz, c, h, w)
+                src = self.data.index_select(0, order[lo:hi])
+                x = gather_crops(src, dy_t[lo:hi], dx_t[lo:hi], fl_t[lo:hi], h, w)
             else:
                 x = self.data.index_select(0, order[lo:hi])
             yield x.float().mul_(self._scale).add_(self._shift), y_epoch[lo:hi]

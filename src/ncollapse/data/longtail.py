@@ -1,12 +1,13 @@
 """Long-tailed subsets of any labelled dataset, with a manifest that rebuilds them exactly.
 
-Conventions (``shared/spec/README.md``)
----------------------------------------
+Conventions
+-----------
 * ``rho = n_max / n_min >= 1`` is the imbalance ratio. Papers' ``tau = n_min / n_max`` (e.g. 0.01,
   LDAM's ``imb_factor``) is accepted **only** through the explicitly named ``tau=`` argument.
-* Exponential profile, LDAM-exact (Cao et al. 2019): class ``i`` (0-based, class 0 is the head)
-  keeps ``n_i = floor(n_max * tau ** (i / (K - 1)))`` with ``tau = 1 / rho``. The power is evaluated
-  in exactly this form, as LDAM's ``get_img_num_per_cls`` does, so float rounding matches too.
+* Exponential profile, LDAM-exact (Cao et al. 2019, arXiv:1906.07413, Sec. 4): class ``i``
+  (0-based, class 0 is the head) keeps ``n_i = floor(n_max * tau ** (i / (K - 1)))`` with
+  ``tau = 1 / rho``. The power is evaluated in exactly this form, as LDAM's
+  ``get_img_num_per_cls`` does, so float rounding matches too.
 * STEP profile: ``k_maj`` classes keep ``n_max``, the next ``k_min`` keep
   ``floor(n_max * (1 / R))`` with ``R = n_maj / n_min``.
 * Selection (LDAM): ``np.random.seed(seed)`` once, then for each class in increasing label order

@@ -133,8 +133,10 @@ class Trainer:
     def __init__(
         self, cfg: Config, run_dir: str | Path | None = None, *, resume_state=None, datasets=None
     ):
-        """``datasets=(train, test)`` (two :class:`~ncollapse.data.ArrayDataset`) trains on in-memory
-        data instead of ``data.name``; the long-tailed profile of ``cfg.data`` is still applied."""
+        """``datasets=(train, test)`` trains on two map-style datasets (an
+        :class:`~ncollapse.data.ArrayDataset`, a :class:`~ncollapse.data.LazyImageDataset` or any
+        ``torch.utils.data.Dataset`` returning ``(x, y)``) instead of ``data.name``; the
+        long-tailed profile of ``cfg.data`` is still applied."""
         self.cfg = cfg
         self._datasets = datasets
         assembly.import_modules(cfg.imports)
@@ -180,7 +182,7 @@ class Trainer:
         return cls(cfg, run_dir=run_dir, resume_state=state)
 
     def _setup_data(self) -> None:
-        from ncollapse.data import DeviceLoader
+        from ncollapse.data import make_train_loaders
 
         cfg = self.cfg
         train, test, idx, counts, manifest = _build_train_data(cfg, self._datasets)
@@ -188,14 +190,6 @@ class Trainer:
         self.counts = np.asarray(counts, dtype=np.int64)
         self.manifest = manifest
         self.train_set, self.test_set = train, test
-        x_tr = torch.as_tensor(np.asarray(train.images))[torch.as_tensor(idx)]
-        y_tr = torch.as_tensor(np.asarray(train.labels))[torch.as_tensor(idx)].long()
-        self._x_tr, self._y_tr = x_tr, y_tr
-        x_te = torch.as_tensor(np.asarray(test.images))
-        y_te = torch.as_tensor(np.asarray(test.labels)).long()
-        if cfg.data.limit_test:
-            x_te, y_te = x_te[: cfg.data.limit_test], y_te[: cfg.data.limit_test]
-        self.in_shape = tuple(x_tr.shape[1:])
         aug = None
         if cfg.data.augment:
             from ncollapse.data import Augment
@@ -208,27 +202,26 @@ class Trainer:
                     f"data.batch_size={bs} must be divisible by the number of "
                     f"processes ({self.dist.world_size})"
                 )
-        common = dict(device=self.device, mean=train.mean, std=train.std)
-        # under DDP each process takes batch_size / world_size samples of every global batch
-        self.train_loader = DeviceLoader(
-            x_tr,
-            y_tr,
+        # under DDP each process takes batch_size / world_size samples of every global batch;
+        # evaluation passes are not sharded: every process sees all samples once (exact counts)
+        self.loaders = make_train_loaders(
+            train,
+            test,
+            idx,
             batch_size=bs // self.dist.world_size,
-            shuffle=True,
+            test_batch_size=cfg.data.test_batch_size,
             sampler=cfg.data.sampler,
             augment=aug,
             seed=cfg.train.seed,
+            device=self.device,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
-            **common,
+            limit_test=cfg.data.limit_test,
+            num_workers=cfg.data.num_workers,
         )
-        # evaluation passes are not sharded: every process sees all samples once (exact counts)
-        self.nc_loader = DeviceLoader(
-            x_tr, y_tr, batch_size=cfg.data.test_batch_size, shuffle=False, augment=None, **common
-        )
-        self.test_loader = DeviceLoader(
-            x_te, y_te, batch_size=cfg.data.test_batch_size, shuffle=False, augment=None, **common
-        )
+        self.train_loader = self.loaders.train
+        self.nc_loader, self.test_loader = self.loaders.nc, self.loaders.test
+        self.in_shape = self.loaders.in_shape
         self.groups = assembly.class_groups(self.counts, cfg.eval)
 
     def _setup_model(self) -> None:
@@ -247,24 +240,7 @@ class Trainer:
         self.aux_loader = None
         aux = self.method.aux_sampler
         if aux:
-            from ncollapse.data import DeviceLoader
-
-            tl = self.train_loader
-            self.aux_loader = DeviceLoader(
-                self._x_tr,
-                self._y_tr,
-                batch_size=tl.batch_size,
-                shuffle=True,
-                sampler=aux,
-                augment=tl.augment,
-                seed=cfg.train.seed + 1,
-                rank=self.dist.rank,
-                world_size=self.dist.world_size,
-                device=self.device,
-                mean=self.train_set.mean,
-                std=self.train_set.std,
-                num_samples=len(self._y_tr),
-            )
+            self.aux_loader = self.loaders.aux(aux, cfg.train.seed + 1)
         params = [p for p in self.model.parameters() if p.requires_grad]
         params += [p for p in self.loss_fn.parameters() if p.requires_grad]
         self.optimizer = assembly.build_optimizer(cfg.optim, params)
