@@ -367,14 +367,19 @@ def gram_distance(G: np.ndarray, T: np.ndarray) -> float | np.ndarray:
     has no direction, so the distance is NaN (never 0 or 1). Leading axes broadcast (a batch
     ``(B, K, K)`` against one ``(K, K)``); 2-D input returns a float, else an array.
     """
-    G = np.asarray(G, dtype=float)
-    T = np.asarray(T, dtype=float)
-    g = np.sqrt(np.sum(G * G, axis=(-2, -1)))[..., None, None]
-    t = np.sqrt(np.sum(T * T, axis=(-2, -1)))[..., None, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = G / np.where(g > 0, g, np.nan) - T / np.where(t > 0, t, np.nan)
+        d = _unit_frobenius(G) - _unit_frobenius(T)
         out = np.sqrt(np.sum(d * d, axis=(-2, -1)))
     return float(out) if out.ndim == 0 else out
+
+
+def _unit_frobenius(A) -> np.ndarray:
+    """``A / ‖A‖_F`` over the last two axes (scaled first, so tiny matrices do not underflow);
+    NaN where ``A`` is exactly 0."""
+    A = np.asarray(A, dtype=float)
+    m = np.max(np.abs(A), axis=(-2, -1), keepdims=True)
+    B = A / np.where(m > 0, m, np.nan)
+    return B / np.sqrt(np.sum(B * B, axis=(-2, -1), keepdims=True))
 
 
 def gram_cosines(G: np.ndarray) -> np.ndarray:

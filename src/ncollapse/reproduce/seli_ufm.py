@@ -139,11 +139,11 @@ def _check_slow_approach(rep: Report, sec: str, lams: list, dz: np.ndarray, quic
     )
     if quick:
         return
-    for lam, pred in ((1e-2, 0.46), (1e-6, 0.63)):
+    for lam, pred, setting in ((1e-2, 0.46, "λ=1e-2"), (1e-6, 0.63, "λ=1e-6")):
         rep.check(
             sec,
             "dist(WH,Ẑ)·log(1/λ) (slow O(1/log) approach)",
-            f"λ={lam:g}",
+            setting,
             pred,
             dz[lams.index(lam)] * np.log(1.0 / lam),
             0.02,
