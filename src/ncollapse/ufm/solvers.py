@@ -128,8 +128,10 @@ class SolverOptions:
             raise NCollapseError(f"memory={self.memory} must be an integer >= 1")
         if int(self.max_ls) != self.max_ls or self.max_ls < 1:
             raise NCollapseError(f"max_ls={self.max_ls} must be an integer >= 1")
-        if not _number(self.history_ratio, "history_ratio") > 1:
-            raise NCollapseError(f"history_ratio={self.history_ratio!r} must be > 1")
+        if not _number(self.history_ratio, "history_ratio") >= 1:
+            raise NCollapseError(
+                f"history_ratio={self.history_ratio!r} must be >= 1 (1: every iteration)"
+            )
 
     @classmethod
     def build(cls, options: SolverOptions | None = None, **overrides) -> SolverOptions:
