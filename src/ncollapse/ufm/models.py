@@ -43,7 +43,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ncollapse.errors import NCollapseError, check_counts, check_memory, check_positive
+from ncollapse.errors import (
+    NCollapseError,
+    check_counts,
+    check_memory,
+    check_positive,
+    format_bytes,
+)
 from ncollapse.geometry.deep_linear import DEEP_LINEAR_BIAS
 
 DTYPE = torch.float64
@@ -156,7 +162,9 @@ class BatchedUFM:
 
     kind = "base"
 
-    def __init__(self, counts, d: int | None, features: str, device, B: int | None = None):
+    def __init__(
+        self, counts, d: int | None, features: str, device, B: int | None = None, n_params=None
+    ):
         cnt = _counts_batch(counts)
         if B is not None and cnt.shape[0] == 1 and B > 1:
             cnt = np.repeat(cnt, B, axis=0)
@@ -165,15 +173,7 @@ class BatchedUFM:
         self.features = features
         self.device = resolve_device(device)
         if features in ("class", "sample"):
-            J = self.K if features == "class" else int(cnt.sum(1).max())
-            # one-hot columns (B, J, K) in float64 and int64, plus the model's own column tensors
-            check_memory(
-                8.0 * self.B * J * self.K * 3,
-                f"the {self.kind} UFM with K={self.K} classes, {J} feature columns and "
-                f"{self.B} problem(s)",
-                self.memory_fix(),
-                available=_device_memory(self.device),
-            )
+            self._check_fits(int(cnt.sum(1).max()) if features == "sample" else self.K, n_params)
         labels, weights = _columns(cnt, features)
         self.labels_np, self.weights_np = labels, weights
         self.J = labels.shape[1]
@@ -189,6 +189,28 @@ class BatchedUFM:
         self.d = d
 
     # ----------------------------------------------------------------- memory
+    def _check_fits(self, J: int, n_params) -> None:
+        """Refuse, before allocating, a model that cannot be built and solved in memory.
+
+        Building holds the one-hot columns (B, J, K) a few times; solving holds copies of the
+        (B, P) parameters (8 for gradient descent, 32 for L-BFGS with memory 10) and the
+        temporaries of one evaluation. The request is refused when even gradient descent would
+        not fit; the message gives both numbers. ``n_params(J)`` is the per-problem parameter
+        count P (``None``: only the build is checked).
+        """
+        B, K = self.B, self.K
+        build = 8.0 * B * J * K * 3
+        P = 0 if n_params is None else int(n_params(J))
+        evaluation = 8.0 * 6 * B * K * J
+        gd = build + evaluation + 8.0 * B * P * 8
+        lb = build + evaluation + 8.0 * B * P * 32
+        what = f"the {self.kind} UFM with K={K} classes, {J} feature columns and {B} problem(s)"
+        fix = self.memory_fix()
+        if P:
+            what = f"solving {what} ({P} parameters each) by gradient descent"
+            fix = f"L-BFGS needs about {format_bytes(lb)}; {fix}"
+        check_memory(gd, what, fix, available=_device_memory(self.device))
+
     def eval_nbytes(self) -> float:
         """Bytes of the temporaries of one objective-and-gradient evaluation (logits and
         residuals of shape (B, K, J), a few copies)."""
@@ -349,8 +371,11 @@ class CERidgeUFM(BatchedUFM):
     ):
         cnt = _counts_batch(counts)
         B = _broadcast_B(cnt, lam, lambda_w, lambda_h, lambda_b)
-        super().__init__(cnt, None, features, device, B=B)
-        self.d = _check_d(self.K if d is None else d, self.K, "the CE-UFM (d >= K)")
+        K = cnt.shape[1]
+        dd = _check_d(K if d is None else d, K, "the CE-UFM (d >= K)")
+        nb = K if bias else 0
+        super().__init__(cnt, None, features, device, B=B, n_params=lambda J: K * dd + dd * J + nb)
+        self.d = dd
         lw, lh = _lambdas(lam, lambda_w, lambda_h, self.B, allow_zero=True, model="ce")
         if np.any((lw == 0) != (lh == 0)):
             raise NCollapseError(
@@ -527,15 +552,25 @@ class DeepLinearMSEUFM(BatchedUFM):
     ):
         cnt = _counts_batch(counts)
         B = _broadcast_B(cnt, lam, lambda_w, lambda_h, lambda_b)
-        super().__init__(cnt, None, features, device, B=B)
         try:
             L = int(layers)
         except (TypeError, ValueError) as exc:
             raise NCollapseError(f"layers={layers!r} is not an integer >= 1") from exc
         if L < 1 or L != layers:
             raise NCollapseError(f"layers={layers!r} must be an integer >= 1")
+        K = cnt.shape[1]
+        dd = _check_d(K if d is None else d, K, "the deep-linear MSE UFM (d >= K)")
+        nb = K if bias else 0
+        super().__init__(
+            cnt,
+            None,
+            features,
+            device,
+            B=B,
+            n_params=lambda J: (L - 1) * dd * dd + K * dd + dd * J + nb,
+        )
         self.layers = L
-        self.d = _check_d(self.K if d is None else d, self.K, "the deep-linear MSE UFM (d >= K)")
+        self.d = dd
         lw, lh = _lambdas(lam, lambda_w, lambda_h, self.B, allow_zero=False, model="mse")
         self.bias = bool(bias)
         lb = _param_batch(lambda_b, self.B, "lambda_b", allow_zero=True)
