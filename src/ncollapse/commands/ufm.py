@@ -165,6 +165,11 @@ def _check_flags(a) -> None:
         raise NCollapseError("--model ncmc has a fixed frame: give --lambda (the λ_H of Loss P)")
     if a.lambda_b is not None and not _bias(a):
         raise NCollapseError("--lambda-b needs --bias")
+    if a.lambda_b and m == "mse" and a.solver == "lbfgs" and not a.no_global:
+        raise NCollapseError(
+            "--lambda-b needs --no-global for --model mse (the global search and the closed form "
+            "assume an unregularised bias)"
+        )
     if a.solver == "convex" and m != "ce":
         raise NCollapseError(f"--solver convex exists for --model ce only, not --model {m}")
     if a.solver != "gd" and (a.lr is not None or a.momentum is not None):
@@ -172,14 +177,16 @@ def _check_flags(a) -> None:
 
 
 def _bias(a) -> bool:
-    """--bias / --no-bias, else the model's library default (mse: DEEP_LINEAR_BIAS; ce: none)."""
+    """--bias / --no-bias, else the model's library default (mse: DEEP_LINEAR_BIAS; ce: CE_BIAS)."""
     if a.bias is not None:
         return bool(a.bias)
     if a.model == "mse":
         from ncollapse.geometry import DEEP_LINEAR_BIAS
 
         return DEEP_LINEAR_BIAS
-    return False
+    from ncollapse.ufm.models import CE_BIAS
+
+    return CE_BIAS
 
 
 def _options(a, **extra):

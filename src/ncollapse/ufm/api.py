@@ -29,7 +29,7 @@ from ncollapse.geometry import DEEP_LINEAR_BIAS
 from ncollapse.metrics import gram_cosines, gram_distance
 
 from .convex import ConvexCESolution, solve_ce_convex
-from .models import CERidgeUFM, DeepLinearMSEUFM, NCMCLossP
+from .models import CE_BIAS, CERidgeUFM, DeepLinearMSEUFM, NCMCLossP
 from .solvers import SolverOptions, UFMSolution, solve
 
 
@@ -40,7 +40,7 @@ def solve_ce(
     *,
     lambda_w=None,
     lambda_h=None,
-    bias: bool = False,
+    bias: bool = CE_BIAS,
     lambda_b=0.0,
     d: int | None = None,
     features: str = "class",
@@ -532,7 +532,7 @@ def sweep_ce(
     Rs=(1,),
     lambdas=(0.1,),
     seeds=(0,),
-    bias: bool = False,
+    bias: bool = CE_BIAS,
     d: int | None = None,
     device=None,
     options: SolverOptions | None = None,

@@ -44,6 +44,7 @@ import torch
 from ncollapse.errors import NCollapseError, check_memory
 
 from .models import (
+    CE_BIAS,
     DTYPE,
     _broadcast_B,
     _counts_batch,
@@ -146,7 +147,7 @@ def solve_ce_convex(
     *,
     lambda_w=None,
     lambda_h=None,
-    bias: bool = False,
+    bias: bool = CE_BIAS,
     lambda_b=0.0,
     tol: float = 1e-12,
     max_iter: int = 100_000,

@@ -54,6 +54,12 @@ from ncollapse.geometry.deep_linear import DEEP_LINEAR_BIAS
 
 DTYPE = torch.float64
 
+#: Whether the CE-UFM has a bias unless told otherwise (SELI's model, arXiv 2208.05512, has none):
+#: the one default for ``CERidgeUFM``, ``solve_ce``, ``solve_ce_convex``, ``sweep_ce`` and
+#: ``ncollapse ufm solve|sweep --model ce``. The deep-linear default is
+#: :data:`ncollapse.geometry.DEEP_LINEAR_BIAS`.
+CE_BIAS = False
+
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None``/"cpu" -> cpu; "cuda" requires CUDA (clear error otherwise); "auto" picks cuda if any."""
@@ -362,7 +368,7 @@ class CERidgeUFM(BatchedUFM):
         *,
         lambda_w=None,
         lambda_h=None,
-        bias: bool = False,
+        bias: bool = CE_BIAS,
         lambda_b=0.0,
         d: int | None = None,
         features: str = "class",
