@@ -358,6 +358,11 @@ def gradient_descent(
     the solver variables). A problem stops (is frozen) when ``||grad||_2 <= tol``; problems with
     ``lambda = 0`` (CE) never stop on the gradient (it vanishes only because the norms diverge)
     and report ``converged = False`` after ``max_iter`` steps.
+
+    ``options``: a :class:`SolverOptions` (its ``solver`` is taken as "gd"; ``lr``, ``momentum``,
+    ``tol``, ``max_iter``, ``seeds``, ``init_scale``, ``history*``, ``progress`` apply); keyword
+    arguments override its fields (the old call form ``gradient_descent(model, lr=0.05)``).
+    ``init``: explicit starting parameters; ``metrics_fn(params)``: extra history columns.
     """
     opts = SolverOptions.build(options, solver="gd", **legacy)
     lr, momentum = opts.lr_value, opts.momentum_value
@@ -427,6 +432,10 @@ def lbfgs(
     Each problem keeps its own curvature pairs ``(s, y)`` (pairs with ``s.y <= 1e-300`` are
     skipped), its own initial scaling ``gamma = s.y / y.y`` and its own step. A problem whose line
     search fails twice in a row is frozen and flagged ``stalled`` (round-off floor reached).
+
+    ``options``: a :class:`SolverOptions` (its ``solver`` is taken as "lbfgs"; ``memory``,
+    ``max_ls``, ``tol``, ``max_iter``, ``seeds``, ``init_scale``, ``history*``, ``progress``
+    apply); keyword arguments override its fields (the old form ``lbfgs(model, tol=1e-11)``).
     """
     opts = SolverOptions.build(options, solver="lbfgs", **legacy)
     tol, max_iter, max_ls = opts.tol_value, opts.max_iter_value, int(opts.max_ls)
