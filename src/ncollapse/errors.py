@@ -17,12 +17,22 @@ class DataNotFoundError(NCollapseError, FileNotFoundError):
     """A dataset is missing on disk: the message names the paths searched and how to get it."""
 
 
-from ncollapse.validation import check_counts, check_finite, check_positive  # noqa: E402
+from ncollapse.validation import (  # noqa: E402
+    available_memory,
+    check_counts,
+    check_finite,
+    check_memory,
+    check_positive,
+    format_bytes,
+)
 
 __all__ = [
     "DataNotFoundError",
     "NCollapseError",
+    "available_memory",
     "check_counts",
     "check_finite",
+    "check_memory",
     "check_positive",
+    "format_bytes",
 ]
