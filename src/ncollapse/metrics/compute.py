@@ -227,7 +227,7 @@ def _compute(
             "mean": mean,
             "sigma_B": "(1/K) sum_c (mu_c - mu_G)(mu_c - mu_G)^T",
             "nc1_divided_by_K": bool(divide_by_k),
-            "pinv": f"eigh of the {'KxK Gram' if K - 1 <= d else 'dxd Sigma_B'}, rtol={rtol:g}",
+            "pinv": f"thin SVD of the centred means (null direction removed), rtol={rtol:g}",
             "std_ddof": 0,
             "cdnv_variance": "unbiased 1/(n_c-1)" if unbiased_cdnv else "1/n_c",
             "cdnv_dist_exp": float(cdnv_dist_exp),

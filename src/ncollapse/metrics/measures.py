@@ -13,9 +13,10 @@ Conventions (explicit parameters; see docs/metrics.md):
 * ``Σ_W`` -- ``within="sample"``: ``(1/N) Σ_i (h_i − μ_{y_i})(·)ᵀ`` (everyone's); ``"class"``:
   class-balanced ``(1/K) Σ_c Σ_W^(c)`` with ``Σ_W^(c) = (1/n_c) Σ_{i∈c} (h_i − μ_c)(·)ᵀ``.
 * ``Σ_B = (1/K) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ`` (classes averaged, as Papyan and Zhu).
-* Pseudo-inverse ``Σ_B†`` from the eigendecomposition of the K x K Gram ``M̃ M̃ᵀ / K`` (or of the
-  d x d ``Σ_B`` when d < K); eigenvalues ``<= rtol · λ_max`` (``PINV_RTOL = 1e-10``) count as 0.
-  Never an SVD of an N x d matrix.
+* Pseudo-inverse ``Σ_B†`` from a thin SVD of the (d x (K − 1)) centred means with the structural
+  null direction removed (:func:`between_spectrum`); eigenvalues ``<= rtol · λ_max``
+  (``PINV_RTOL = 1e-10``) count as 0, and :func:`pinv_report` says when that dropped a
+  direction. Never an SVD of an N x d matrix.
 * Standard deviations are population (ddof = 0). Cosines with a zero vector are NaN and are left
   out of averages.
 """
@@ -163,35 +164,28 @@ def _null_complement(v: np.ndarray) -> np.ndarray:
 
 def between_spectrum(stats: Statistics, mean: str = "unweighted") -> tuple[np.ndarray, np.ndarray]:
     """Every eigenpair of ``Σ_B`` inside its structural rank ``q = min(K − 1, d)``, before any
-    cut-off: ``(U, λ)`` with ``U`` (d x q) orthonormal, ``λ`` descending (may hold zeros and
-    rounding-size negatives).
+    cut-off: ``(U, λ)`` with ``U`` (d x q) orthonormal, ``λ >= 0`` descending (may hold zeros).
 
     The centred means satisfy ``M̃ᵀ v = 0`` exactly, with ``v = 1`` (unweighted mean) or
     ``v = n`` (weighted mean), so ``Σ_B`` has rank at most ``K − 1`` under *both* conventions.
-    That structural null direction is projected out exactly (``G = Qᵀ M̃ M̃ᵀ Q / K`` with ``Q`` an
-    orthonormal basis of ``v^⊥``) so it is never mistaken for a dropped direction, and every
-    eigenvalue reported is one the pseudo-inverse cut-off may or may not keep. When
-    ``K − 1 > d`` the d x d ``Σ_B`` is decomposed instead. Cached on the snapshot.
+    That structural null direction is projected out exactly (``Q``: an orthonormal basis of
+    ``v^⊥``), and ``M̃ᵀ Q / √K = U diag(√λ) Vᵀ`` is a thin SVD (d x (K − 1)), so every eigenvalue
+    reported is one the pseudo-inverse cut-off may or may not keep, and small eigenvalues keep
+    relative accuracy ``~ε·√(λ_max/λ)`` (an eigendecomposition of the Gram would give
+    ``ε·λ_max/λ``). ``U`` spans the class-mean differences (the same space for both
+    conventions). Cached on the snapshot.
     """
     _check_mean(mean)
     key = ("between_spectrum", mean)
     if key in stats._cache:
         return stats._cache[key]
     Mt = centered_means(stats, mean)
-    K, d = Mt.shape
-    if K - 1 <= d:
-        v = np.ones(K) if mean == "unweighted" else stats.counts.astype(float)
-        Q = _null_complement(v)
-        B = Mt.T @ Q  # d x (K-1): the centred means in coordinates with the null direction gone
-        G = B.T @ B / K
-        lam, V = np.linalg.eigh((G + G.T) / 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            U = (B @ V) / np.sqrt(K * np.where(lam > 0, lam, np.inf))
-    else:
-        S = Mt.T @ Mt / K
-        lam, U = np.linalg.eigh((S + S.T) / 2)
-    lam = np.ascontiguousarray(lam[::-1])
-    U = np.ascontiguousarray(U[:, ::-1])
+    K = Mt.shape[0]
+    v = np.ones(K) if mean == "unweighted" else stats.counts.astype(float)
+    A = Mt.T @ _null_complement(v) / np.sqrt(K)  # d x (K-1)
+    U, sv, _ = np.linalg.svd(A, full_matrices=False)
+    lam = np.ascontiguousarray(sv**2)
+    U = np.ascontiguousarray(U)
     U.setflags(write=False)
     lam.setflags(write=False)
     stats._cache[key] = (U, lam)
@@ -204,9 +198,9 @@ def between_factor(
     """Eigen-factor of ``Σ_B``: ``(U, λ)`` with ``U`` (d x r) orthonormal, ``λ > rtol·λ_max`` so
     that ``Σ_B ≈ U diag(λ) Uᵀ`` and ``Σ_B† = U diag(1/λ) Uᵀ``; ``r <= min(K − 1, d)``.
 
-    From :func:`between_spectrum` (the K x K Gram of the centred means with the structural null
-    direction projected out when ``K − 1 <= d``, else the d x d ``Σ_B``). Which directions the
-    cut-off dropped: :func:`pinv_report`. Cached on the snapshot.
+    From :func:`between_spectrum` (a thin SVD of the centred means with the structural null
+    direction projected out). Which directions the cut-off dropped: :func:`pinv_report`. Cached
+    on the snapshot.
     """
     _check_mean(mean)
     key = ("between_factor", mean, float(rtol))
@@ -302,8 +296,8 @@ def nc1(
                 "these statistics keep no d x d scatter (NCStats(scatter=False)): NC1 comes from "
                 "a second pass; pass second=SecondPass(stats, measures=('nc1', ...)) result"
             )
-        _check_second(stats, second, rtol)
-        val = float(max(second.proj_ss[_check_mean(mean)].sum(), 0.0) / stats.total)
+        _check_second(stats, second, rtol, mean)
+        val = float(max(second.proj_ss[mean].sum(), 0.0) / stats.total)
         return val / stats.num_classes if divide_by_k else val
     U, lam = between_factor(stats, mean, rtol)
     if lam.size == 0:
@@ -314,7 +308,7 @@ def nc1(
     return val / stats.num_classes if divide_by_k else val
 
 
-def _check_second(stats: Statistics, second, rtol: float) -> None:
+def _check_second(stats: Statistics, second, rtol: float, mean: str) -> None:
     """A SecondPass result usable for the first-pass NC1: same samples, same cut-off, has NC1."""
     if not np.array_equal(second.counts, stats.counts):
         raise NCollapseError(
@@ -330,6 +324,11 @@ def _check_second(stats: Statistics, second, rtol: float) -> None:
         raise NCollapseError(
             "the SecondPass did not compute NC1 projections; create it with measures "
             "including 'nc1'"
+        )
+    if _check_mean(mean) not in second.proj_ss:
+        raise NCollapseError(
+            f"the SecondPass computed NC1 for means={list(second.proj_ss)}, not mean={mean!r}; "
+            f"create it with means including {mean!r}"
         )
 
 
@@ -359,7 +358,7 @@ def nc1_per_class(
         t = np.einsum("cij,jr,ir->c", stats.class_scatter, U, Ul, optimize=True)
         per = t / stats.counts
     elif second is not None and second.proj_ss is not None:
-        _check_second(stats, second, rtol)
+        _check_second(stats, second, rtol, mean)
         per = second.proj_ss[mean] / stats.counts
     else:
         return None

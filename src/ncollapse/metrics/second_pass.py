@@ -49,7 +49,9 @@ from ncollapse.metrics.measures import (
     MEANS,
     PINV_RTOL,
     _check_bias,
+    _check_mean,
     between_factor,
+    between_spectrum,
     check_classifier,
 )
 from ncollapse.metrics.stats import CHUNK_ROWS, Statistics, _as_tensor, validate_batch
@@ -98,6 +100,15 @@ class SecondPassResult:
             "agreement_per_class": per,
         }
 
+    def _proj(self, mean: str) -> np.ndarray:
+        if self.proj_ss is None:
+            raise NCollapseError("this second pass did not compute 'nc1'; add it to measures")
+        if mean not in self.proj_ss:
+            raise NCollapseError(
+                f"this second pass computed NC1 for means={list(self.proj_ss)}, not {mean!r}"
+            )
+        return self.proj_ss[mean]
+
     def _ref_mask(self) -> np.ndarray:
         m = np.ones(self.counts.shape[0], dtype=bool)
         m[list(self.absent)] = False
@@ -106,11 +117,10 @@ class SecondPassResult:
     def nc1_per_class(self, mean: str = "unweighted", divide_by_k: bool = True) -> np.ndarray:
         """Per-class NC1 of the samples of this pass around the first-pass means, relative to the
         first-pass ``Σ_B`` (NaN for classes without samples here or without a first-pass mean)."""
-        if self.proj_ss is None:
-            raise NCollapseError("this second pass did not compute 'nc1'; add it to measures")
+        ss = self._proj(mean)
         ok = (self.counts > 0) & self._ref_mask()
         with np.errstate(invalid="ignore", divide="ignore"):
-            per = np.where(ok, self.proj_ss[mean] / np.maximum(self.counts, 1), np.nan)
+            per = np.where(ok, ss / np.maximum(self.counts, 1), np.nan)
         per = np.where(ok, np.maximum(per, 0.0), np.nan)
         k = self.num_ref or self.counts.shape[0]
         return per / k if divide_by_k else per
@@ -119,13 +129,12 @@ class SecondPassResult:
         """Sample-weighted NC1 of this pass's samples: ``Σ_i ‖Λ^{-1/2}Uᵀ(h_i − μ_{y_i})‖² / N``
         (``/K``) over the samples whose class has a first-pass mean. On the first-pass data this
         equals ``tr(Σ_W Σ_B†)/K``; on held-out data it is the held-out NC1."""
-        if self.proj_ss is None:
-            raise NCollapseError("this second pass did not compute 'nc1'; add it to measures")
+        ss = self._proj(mean)
         ok = self._ref_mask()
         n = self.counts[ok].sum()
         if n == 0:
             return float("nan")
-        val = float(max(self.proj_ss[mean][ok].sum(), 0.0) / n)
+        val = float(max(ss[ok].sum(), 0.0) / n)
         k = self.num_ref or self.counts.shape[0]
         return val / k if divide_by_k else val
 
@@ -159,7 +168,9 @@ class SecondPass:
 
     ``W`` (K x d) and ``b`` (K,) define the classifier for NC4; alternatively pass ``logits`` to
     :meth:`update`. ``measures`` (default ``("nc1", "nc4")``) says what to compute; NC4 without a
-    classifier or logits is skipped. The data may be the first pass's or other (held-out) data;
+    classifier or logits is skipped. ``means``: the global-mean conventions of the NC1
+    projections (default both; the first one costs ``O(q)`` per row, the other a ``q x r``
+    product). The data may be the first pass's or other (held-out) data;
     see the module docstring. :attr:`cost` says what one row costs.
     """
 
@@ -172,6 +183,7 @@ class SecondPass:
         rtol: float = PINV_RTOL,
         device=None,
         measures=None,
+        means=MEANS,
     ):
         import torch
 
@@ -181,6 +193,11 @@ class SecondPass:
                 f"{type(stats).__name__}"
             )
         self.measures = _check_measures(measures)
+        if isinstance(means, str):
+            means = (means,)
+        self.means = tuple(dict.fromkeys(_check_mean(m) for m in means))
+        if not self.means:
+            raise NCollapseError("means=() is empty; pass 'unweighted' and/or 'weighted'")
         self.stats = stats
         self.rtol = float(rtol)
         self.num_classes, self.dim = stats.num_classes, stats.dim
@@ -239,16 +256,19 @@ class SecondPass:
         self._nc1 = "nc1" in self.measures
         self._nc4 = "nc4" in self.measures
         if self._nc1:
-            # orthonormal basis B (d x q) of the span of the centred means (both conventions span
-            # the same space: the class-mean differences); every U of between_factor lies in it
-            K2 = pres.size
-            Qn, _ = np.linalg.qr(np.ones((K2, 1)), mode="complete")
-            B, _ = np.linalg.qr(mu_c.T @ Qn[:, 1:])
-            self.B_T = torch.as_tensor(np.ascontiguousarray(B.T), **t)  # (q, d)
+            # B (d x q): the eigenvectors of Σ_B of the first convention, all q of them -- an
+            # orthonormal basis of the class-mean differences, the same space for both
+            # conventions. In it that convention's Σ_B† is diagonal (O(q) per row); the other
+            # convention's factor is a (r x q) matrix L.
+            first = self.means[0]
+            B, lam_all = between_spectrum(sub, first)
+            _, lam = between_factor(sub, first, self.rtol)
+            self.B_T = torch.as_tensor(np.array(B.T, order="C"), **t)  # (q, d)
+            self.inv_lam = torch.as_tensor(1.0 / lam, **t)[:, None]  # kept: the leading r
             self.L = {}
-            for mean in MEANS:
-                U, lam = between_factor(sub, mean, self.rtol)
-                self.L[mean] = torch.as_tensor((U.T @ B) / np.sqrt(lam)[:, None], **t)  # (r, q)
+            for mean in self.means[1:]:
+                U, lam_m = between_factor(sub, mean, self.rtol)
+                self.L[mean] = torch.as_tensor((U.T @ B) / np.sqrt(lam_m)[:, None], **t)
             self.C = torch.as_tensor(B.T @ mu_c.T, **t)  # (q, K'): centred means in B coordinates
         self._W64 = self._W32 = None
         if self._nc4 and self._W is not None:
@@ -264,7 +284,7 @@ class SecondPass:
         self.mu_c_max = float(np.linalg.norm(mu_c, axis=1).max())
         self.counts = torch.zeros(K, **t)
         self.agree = torch.zeros(K, **t)
-        self.proj_ss = {m: torch.zeros(K, **t) for m in MEANS}
+        self.proj_ss = {m: torch.zeros(K, **t) for m in self.means}
         self._has_clf = self._nc4 and self._W is not None
         self._mixed = [0, 0]  # batches with / without logits when there is no W
         self.rechecked = 0
@@ -303,8 +323,6 @@ class SecondPass:
                 )
             z = z.to(self.device, torch.float64)
             check_finite(z, "logits")
-        if m > CHUNK_ROWS:
-            check_finite(x, "features")
         if self._nc4 and self._W is None:
             self._mixed[0 if z is not None else 1] += 1
             if z is not None:
@@ -319,69 +337,101 @@ class SecondPass:
 
         K = self.num_classes
         m = x.shape[0]
-        f64 = torch.float64
+        f64, f32 = torch.float64, torch.float32
         yk = self.lmap[y]  # index among the classes with a first-pass mean, -1 if none
         ok = yk >= 0
         r = yk.clamp(min=0)  # reference class for centring (any class works for NC4)
-        xc = self._buf("xc", m, f64)
-        torch.index_select(self.mu, 0, r, out=xc)
-        xc.sub_(x).neg_()  # h − μ_r in float64
-        if not bool(torch.isfinite(xc).all()):
-            check_finite(x, "features")
         self.counts += torch.bincount(y, minlength=K).to(f64)
-        zT = None
-        if self._nc1:
-            zT = self.B_T @ xc.T  # (q, m) float64
-            okf = ok.to(f64)
-            for mean in MEANS:
-                ss = (self.L[mean] @ zT).square_().sum(0) * okf
-                self.proj_ss[mean].index_add_(0, y, ss)
-        if not self._nc4 or (z is None and self._W is None):
-            return
+        need_clf = self._nc4 and z is None and self._W is not None
+        need_ncc = self._nc4 and (z is not None or self._W is not None)
         u = self._u
-        xn = torch.linalg.vector_norm(xc, dim=1)
-        # bound on |float32 product − exact| per unit-norm column: GEMM rounding over d terms,
-        # plus rounding x and the columns to float32 (Higham, Accuracy and Stability, Sec. 3.1)
         g = (self.dim + 4) * u / (1 - (self.dim + 4) * u)
-        err = (g + 2 * u) * xn + 2.0**-50 * (xn + self.mu_norm[r])
-        P = None
-        if self._W32 is not None:
-            P = (xc.to(torch.float32) @ self._W32).to(f64)  # (m, K [+ K'])
-        # --- nearest class centre (among the classes with a first-pass mean)
-        if zT is not None:
-            ncc_s = self.mu_d2[r] - 2.0 * (self.C.T @ zT).T
+        # rows are centred at a class mean before any product; the sign is flipped
+        # (xc = μ_r − h) to save a pass, and every formula below accounts for it
+        if self._nc1:
+            xc = self._buf("xc", m, f64)
+            torch.index_select(self.mu, 0, r, out=xc)
+            xc.sub_(x)
+            zT = self.B_T @ xc.T  # (q, m) float64 projection, = −Bᵀ(h − μ_r)
+            okf = ok.to(f64)
+            r0 = self.inv_lam.shape[0]
+            for mean in self.means:
+                if mean == self.means[0]:
+                    ss = (zT[:r0].square() * self.inv_lam).sum(0)
+                else:
+                    ss = (self.L[mean] @ zT).square_().sum(0)
+                if not bool(torch.isfinite(ss).all()):
+                    check_finite(x, "features")
+                self.proj_ss[mean].index_add_(0, y, ss * okf)
+            if not need_ncc:
+                return
+            # nearest centre in float64 from the projection: −2 (h − μ_r)ᵀμ̃_c = +2 zᵀC
+            ncc_s = self.mu_d2[r].addmm_(zT.T, self.C, alpha=2.0)
             ncc = ncc_s.argmin(1)
+            if need_clf:
+                x32 = self._buf("x32", m, f32).copy_(xc)
+                xn = torch.linalg.vector_norm(x32, dim=1).to(f64)
+                err = (g + 2 * u) * xn + 2.0**-50 * (xn + self.mu_norm[r])
+                P = (x32 @ self._W32).to(f64)
         else:
-            if P is None:
-                P = (xc.to(torch.float32) @ self._mu_c32()).to(f64)
-                q = P
-            else:
-                q = P[:, K:]
-            ncc_s = self.mu_d2[r] - 2.0 * q
-            ncc = ncc_s.argmin(1)
-            two = ncc_s.topk(2, dim=1, largest=False).values
-            slack = 4.0 * err * self.mu_c_max + 1e-12 * two.abs().sum(1)
-            bad = (two[:, 1] - two[:, 0] <= slack).nonzero().flatten()
-            if bad.numel():
-                self.rechecked += int(bad.numel())
-                exact = self.mu_d2[r[bad]] - 2.0 * (xc[bad] @ self.mu_c64.T)
-                ncc[bad] = exact.argmin(1)
+            if not need_ncc:
+                return
+            # float32 centring: its rounding (≤ u(‖μ_r‖ + ‖h‖) per row) is inside the bound
+            x32 = self._buf("x32", m, f32)
+            torch.index_select(self._mu32(), 0, r, out=x32)
+            x32.sub_(x if x.dtype == f32 else x.to(f32))
+            xn = torch.linalg.vector_norm(x32, dim=1).to(f64)
+            if not bool(torch.isfinite(xn).all()):
+                check_finite(x, "features")
+            err = (g + 3 * u) * xn + 3 * u * self.mu_norm[r]
+            P = (x32 @ (self._W32 if self._W32 is not None else self._mu_c32())).to(f64)
+            q = P[:, K:] if self._W32 is not None else P
+            ncc_s = self.mu_d2[r].add_(q, alpha=2.0)  # −2 (h − μ_r)ᵀμ̃_c = +2 (μ_r − h)ᵀμ̃_c
+            ncc = self._certify(ncc_s, 2.0 * err * self.mu_c_max, x, r, "ncc", largest=False)
         ncc_full = self.present_t[ncc]
         # --- classifier
         if z is not None:
             pred = z.argmax(1)
         else:
-            s = P[:, :K] + self.logit_base[r]
-            pred = s.argmax(1)
-            two = s.topk(2, dim=1).values
-            slack = 2.0 * err * self.w_max + 1e-12 * two.abs().sum(1)
-            bad = (two[:, 0] - two[:, 1] <= slack).nonzero().flatten()
-            if bad.numel():
-                self.rechecked += int(bad.numel())
-                exact = xc[bad] @ self._W64.T + self.logit_base[r[bad]]
-                pred[bad] = exact.argmax(1)
+            s = self.logit_base[r].sub_(P[:, :K])  # wᵀh + b = wᵀμ_r + b − wᵀ(μ_r − h)
+            pred = self._certify(s, err * self.w_max, x, r, "clf", largest=True)
         hit = pred == ncc_full
         self.agree += torch.bincount(y[hit], minlength=K).to(f64)
+
+    def _certify(self, s, e, x, r, which: str, largest: bool):
+        """Index of the best entry of each row of ``s`` (max or min); ``e`` bounds each entry's
+        error (per row). Rows whose best two are within ``2e`` (+ float64 slack) are recomputed
+        in float64 from the input."""
+        import torch
+
+        if largest:
+            v1, i1 = s.max(1)
+        else:
+            v1, i1 = s.min(1)
+        if s.shape[1] < 2:
+            return i1
+        fill = float("-inf") if largest else float("inf")
+        s.scatter_(1, i1[:, None], fill)
+        v2 = s.max(1).values if largest else s.min(1).values
+        slack = 2.0 * e + 1e-12 * (v1.abs() + v2.abs())
+        bad = ((v1 - v2).abs() <= slack).nonzero().flatten()
+        if bad.numel():
+            self.rechecked += int(bad.numel())
+            xb = x[bad].to(torch.float64) - self.mu[r[bad]]  # h − μ_r in float64
+            if which == "clf":
+                exact = xb @ self._W64.T + self.logit_base[r[bad]]
+                i1[bad] = exact.argmax(1)
+            else:
+                exact = self.mu_d2[r[bad]] - 2.0 * (xb @ self.mu_c64.T)
+                i1[bad] = exact.argmin(1)
+        return i1
+
+    def _mu32(self):
+        import torch
+
+        if "mu32_rows" not in self._work:
+            self._work["mu32_rows"] = self.mu.to(torch.float32)
+        return self._work["mu32_rows"]
 
     def _mu_c32(self):
         import torch
@@ -398,7 +448,7 @@ class SecondPass:
             self._prepare(other.device)
         self.counts += other.counts.to(self.device)
         self.agree += other.agree.to(self.device)
-        for m in MEANS:
+        for m in self.means:
             self.proj_ss[m] += other.proj_ss[m].to(self.device)
         self._has_clf = self._has_clf or other._has_clf
         self.rechecked += other.rechecked
@@ -414,11 +464,11 @@ class SecondPass:
         if not self._ready:
             raise NCollapseError("all_reduce before any update; give every worker a batch first")
         K = self.num_classes
-        buf = torch.cat([self.counts, self.agree, *(self.proj_ss[m] for m in MEANS)])
+        buf = torch.cat([self.counts, self.agree, *(self.proj_ss[m] for m in self.means)])
         dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=group)
         parts = buf.split(K)
         self.counts, self.agree = parts[0].clone(), parts[1].clone()
-        for i, m in enumerate(MEANS):
+        for i, m in enumerate(self.means):
             self.proj_ss[m] = parts[2 + i].clone()
         return self
 
@@ -436,7 +486,7 @@ class SecondPass:
             counts=counts,
             agree=np.rint(self.agree.cpu().numpy()).astype(np.int64) if self._has_clf else None,
             proj_ss=(
-                {m: self.proj_ss[m].cpu().numpy().copy() for m in MEANS} if self._nc1 else None
+                {m: self.proj_ss[m].cpu().numpy().copy() for m in self.means} if self._nc1 else None
             ),
             rtol=self.rtol,
             same_data=bool(np.array_equal(counts, self.stats.counts)),
