@@ -269,7 +269,7 @@ class SecondPass:
             for mean in self.means[1:]:
                 U, lam_m = between_factor(sub, mean, self.rtol)
                 self.L[mean] = torch.as_tensor((U.T @ B) / np.sqrt(lam_m)[:, None], **t)
-            self.C = torch.as_tensor(B.T @ mu_c.T, **t)  # (q, K'): centred means in B coordinates
+            self.C_T = torch.as_tensor(mu_c @ B, **t)  # (K', q): centred means in B coordinates
         self._W64 = self._W32 = None
         if self._nc4 and self._W is not None:
             W = self._W
@@ -350,6 +350,8 @@ class SecondPass:
         # (xc = μ_r − h) to save a pass, and every formula below accounts for it
         if self._nc1:
             xc = self._buf("xc", m, f64)
+            if x.dtype != f64:  # convert once into a reused buffer (a mixed-dtype sub_ would
+                x = self._buf("x64", m, f64).copy_(x)  # allocate a fresh float64 copy each time)
             torch.index_select(self.mu, 0, r, out=xc)
             xc.sub_(x)
             zT = self.B_T @ xc.T  # (q, m) float64 projection, = −Bᵀ(h − μ_r)
@@ -366,7 +368,7 @@ class SecondPass:
             if not need_ncc:
                 return
             # nearest centre in float64 from the projection: −2 (h − μ_r)ᵀμ̃_c = +2 zᵀC
-            ncc_s = self.mu_d2[r].addmm_(zT.T, self.C, alpha=2.0)
+            ncc_s = self.mu_d2[r].add_((self.C_T @ zT).T, alpha=2.0)
             ncc = ncc_s.argmin(1)
             if need_clf:
                 x32 = self._buf("x32", m, f32).copy_(xc)
