@@ -164,7 +164,7 @@ def test_uniform_duality_against_brute_force():
     assert got["cos_cv"] == pytest.approx(cos.std() / abs(cos.mean()), rel=1e-10)
     # W proportional to the centred means: every cosine is 1, UNC3 variance 0
     assert uniform_duality(st, 2 * Mt)["cos_var"] == pytest.approx(0, abs=1e-24)
-    assert compute_all(st, W)["nc3"]["unc3"]["dot_var"] == pytest.approx(dot.var(), rel=1e-12)
+    assert compute_all(st, W)["nc3"]["unc3_dot_var"] == pytest.approx(dot.var(), rel=1e-12)
 
 
 def test_nc5_ood_orthogonality_against_brute_force():

@@ -283,8 +283,8 @@ def _compute(
             "self_duality_sq": self_duality(stats, Wm, mean, squared=True),
             "seli_duality": sec2["dist_WM"],
             "duality_cos_mean": float(np.nanmean(dual)) if np.isfinite(dual).any() else None,
-            "unc3": uniform_duality(stats, Wm, mean),
         }
+        out["nc3"].update({f"unc3_{k}": v for k, v in uniform_duality(stats, Wm, mean).items()})
 
     nc4 = None if second is None else second.nc4()
     if nc4 is not None:
