@@ -136,6 +136,7 @@ def _finish(raw: dict, W, k: int) -> dict:
     out["quotient"] = out["tr_within"] / out["tr_between"]
     iu = np.triu_indices(k, 1)
     d2 = ((mu[:, None, :] - mu[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
     out["cdnv"] = float(((var[:, None] + var[None, :]) / (2 * d2))[iu].mean())
     r = np.linalg.norm(Mt, axis=1)
     out["equinorm"] = float(r.std() / r.mean())
