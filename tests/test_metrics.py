@@ -125,7 +125,8 @@ def test_seli_balanced_equals_etf():
 
 
 def test_seli_step_reference_table():
-    """Spec seli-liu-metrics §1.5 table, k=10, k_maj=k_min=5, n_min=1, R=10 (unsquared ratios)."""
+    """SELI STEP closed forms (Thrampoulidis et al., arXiv 2208.05512, Sec. 3), k=10,
+    k_maj=k_min=5, n_min=1, R=10 (unsquared ratios)."""
     counts = step_counts(5, 5, 10, 1)
     y = labels_for(counts, seed=4)
     f = seli_factors(y)
