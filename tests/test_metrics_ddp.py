@@ -45,6 +45,17 @@ def _worker(rank, world, init_file, out_file):
         sp.update(H[idx], y[idx])
         sp.all_reduce()
         out["agree"] = sp.result().agree
+        out["proj_ss"] = sp.result().proj_ss["weighted"]
+        # the scatter-free first pass + NC1 from the second pass, merged over workers
+        acc = NCStats(K, scatter=False, per_class_scatter=False)
+        acc.update(torch.as_tensor(H[idx], dtype=torch.float32), y[idx])
+        acc.all_reduce()
+        st_f = acc.snapshot()
+        sp = SecondPass(st_f, W)
+        sp.update(torch.as_tensor(H[idx], dtype=torch.float32), y[idx])
+        sp.all_reduce()
+        out["nc1_fast"] = np.array(compute_all(st_f, W, second=sp.result())["nc1"]["nc1"])
+        out["class_ss_fast"] = st_f.class_ss
         m = NCMetric(K, W)
         m.update(torch.as_tensor(H[idx]), torch.as_tensor(y[idx]))
         res = m.compute()  # synced copy; the local state stays local
@@ -72,7 +83,13 @@ def test_all_reduce_equals_single_process(tmp_path):
     from ncollapse.metrics import second_pass
 
     ref_st = statistics(H, y, K)
-    np.testing.assert_array_equal(got["agree"], second_pass(ref_st, [(H, y)], W).agree)
+    ref_sp = second_pass(ref_st, [(H, y)], W)
+    np.testing.assert_array_equal(got["agree"], ref_sp.agree)
+    np.testing.assert_allclose(got["proj_ss"], ref_sp.proj_ss["weighted"], rtol=1e-12)
+    H32 = H.astype(np.float32)
+    st32 = statistics(H32, y, K)
+    np.testing.assert_allclose(got["class_ss_fast"], st32.class_ss, rtol=1e-12)
+    assert float(got["nc1_fast"]) == pytest.approx(compute_all(st32, W)["nc1"]["nc1"], rel=1e-12)
     assert float(got["nc1"]) == pytest.approx(compute_all(ref_st, W)["nc1"]["nc1"], rel=1e-10)
     assert int(got["local_n"]) == 37
 

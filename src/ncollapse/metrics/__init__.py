@@ -10,10 +10,12 @@ torchmetrics-style. Formulas and conventions: docs/metrics.md.
 
 from ncollapse.metrics.compute import compute_all
 from ncollapse.metrics.measures import (
+    KERNELS,
     MEANS,
     PINV_RTOL,
     between_covariance,
     between_factor,
+    between_spectrum,
     cdnv,
     cdnv_matrix,
     centered_means,
@@ -25,6 +27,7 @@ from ncollapse.metrics.measures import (
     gram_cosines,
     gram_distance,
     group_view,
+    hyperspherical_uniformity,
     logit_measures,
     max_angle,
     mean_pairwise_cosine,
@@ -35,24 +38,31 @@ from ncollapse.metrics.measures import (
     nc2,
     ncmc,
     norms_vs_counts,
+    ood_orthogonality,
+    pinv_report,
     self_duality,
     seli_duality,
     target_distances,
+    uniform_duality,
     within_covariance,
 )
 from ncollapse.metrics.metric import NCMetric
 from ncollapse.metrics.passes import resolve_minority, two_pass_measures
 from ncollapse.metrics.second_pass import (
+    SECOND_PASS_MEASURES,
     SecondPass,
     SecondPassResult,
     nc4_agreement,
     second_pass,
 )
-from ncollapse.metrics.stats import NCStats, Statistics, statistics, validate_batch
+from ncollapse.metrics.stats import CHUNK_ROWS, NCStats, Statistics, statistics, validate_batch
 
 __all__ = [
+    "CHUNK_ROWS",
+    "KERNELS",
     "MEANS",
     "PINV_RTOL",
+    "SECOND_PASS_MEASURES",
     "NCMetric",
     "NCStats",
     "SecondPass",
@@ -60,6 +70,7 @@ __all__ = [
     "Statistics",
     "between_covariance",
     "between_factor",
+    "between_spectrum",
     "cdnv",
     "cdnv_matrix",
     "centered_means",
@@ -72,6 +83,7 @@ __all__ = [
     "gram_cosines",
     "gram_distance",
     "group_view",
+    "hyperspherical_uniformity",
     "logit_measures",
     "max_angle",
     "mean_pairwise_cosine",
@@ -83,11 +95,14 @@ __all__ = [
     "nc4_agreement",
     "ncmc",
     "norms_vs_counts",
+    "ood_orthogonality",
+    "pinv_report",
     "second_pass",
     "self_duality",
     "seli_duality",
     "statistics",
     "target_distances",
+    "uniform_duality",
     "validate_batch",
     "resolve_minority",
     "two_pass_measures",

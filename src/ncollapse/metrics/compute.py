@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from ncollapse.errors import NCollapseError
 from ncollapse.metrics.measures import (
+    KERNELS,
     PINV_RTOL,
     _check_bias,
     _check_mean,
@@ -18,6 +20,7 @@ from ncollapse.metrics.measures import (
     check_classifier,
     duality_cosines,
     group_view,
+    hyperspherical_uniformity,
     logit_measures,
     minority_collapse,
     nc1,
@@ -26,9 +29,12 @@ from ncollapse.metrics.measures import (
     nc2,
     ncmc,
     norms_vs_counts,
+    ood_orthogonality,
+    pinv_report,
     require_classes,
     self_duality,
     target_distances,
+    uniform_duality,
     within_covariance,
 )
 from ncollapse.metrics.stats import Statistics
@@ -50,6 +56,40 @@ def _resolve_minority(minority, groups, K) -> list[int] | None:
     return [int(c) for c in np.asarray(minority).ravel()]
 
 
+def _restrict_second(second, present):
+    if second is None:
+        return None
+    return replace(
+        second,
+        counts=second.counts[present],
+        agree=None if second.agree is None else second.agree[present],
+        proj_ss=None
+        if second.proj_ss is None
+        else {k: v[present] for k, v in second.proj_ss.items()},
+        absent=(),
+    )
+
+
+def _held_out(second, divide_by_k: bool, mean: str, train_nc1) -> dict:
+    """The ``held_out`` section: a second pass over other data, against the first-pass means."""
+    out: dict = {
+        "samples": int(second.counts.sum()),
+        "counts": second.counts.tolist(),
+        "reference": "class means and Sigma_B of the first pass (training) statistics",
+    }
+    if second.proj_ss is not None:
+        v = second.nc1(mean, divide_by_k)
+        out["nc1"] = v
+        out["nc1_class_balanced"] = float(np.nanmean(second.nc1_per_class(mean, divide_by_k)))
+        out["nc1_per_class"] = second.nc1_per_class(mean, divide_by_k).tolist()
+        out["nc1_gap"] = None if train_nc1 is None else float(v - train_nc1)
+    nc4 = second.nc4()
+    if nc4 is not None:
+        out["nc4"] = nc4["agreement"]
+        out["nc4_per_class"] = nc4["agreement_per_class"].tolist()
+    return out
+
+
 def compute_all(
     stats: Statistics,
     W=None,
@@ -63,23 +103,118 @@ def compute_all(
     rtol: float = PINV_RTOL,
     unbiased_cdnv: bool = False,
     per_class: bool = True,
+    cdnv_dist_exp: float = 1.0,
+    ood=None,
 ) -> dict:
     """All NC measures of ``stats`` (+ classifier ``W`` K x d, bias ``b`` K, optional
-    :class:`SecondPassResult` ``second`` for NC4 / per-class NC1), as a nested dict of floats,
+    :class:`SecondPassResult` ``second`` for NC4 / NC1 by projection), as a nested dict of floats,
     lists and None (NaN -> None after ``to_jsonable``).
 
-    Sections: ``conventions``, ``data``, ``nc1``, ``nc2``, ``nc3`` (with W), ``nc4`` (with a second
-    pass that had a classifier), ``logits`` (when logits were streamed), ``ncmc`` (with NCMC
-    centers), ``norms``, ``minority`` (``minority`` = class indices or a group name), ``groups``,
-    ``per_class`` (when ``per_class``). Keys are documented in docs/metrics.md.
+    Sections: ``conventions``, ``data``, ``warnings`` (list of sentences: dropped directions of
+    the pseudo-inverse, absent classes, ...), ``nc1``, ``nc2``, ``gnc2`` (hyperspherical
+    uniformity), ``nc3`` (with W; ``unc3`` inside), ``nc4`` (with a second pass over the same
+    data that had a classifier), ``held_out`` (with a second pass over other data: NC1/NC4 of
+    that data against these statistics' means), ``nc5`` (with ``ood`` = OOD features, their mean
+    or Statistics), ``logits``, ``ncmc``, ``norms``, ``minority``, ``groups``, ``per_class``.
+
+    Classes without samples do not raise: the measures are computed over the classes present,
+    ``data.absent_classes`` lists the others, their per-class entries are None, and a warning
+    says so. Keys are documented in docs/metrics.md.
     """
-    require_classes(stats)
+    if not isinstance(stats, Statistics):
+        require_classes(stats)  # raises the type error
     _check_mean(mean)
+    absent = np.flatnonzero(stats.counts == 0)
+    if absent.size == 0:
+        return _compute(
+            stats, W, b, second=second, groups=groups, minority=minority, mean=mean,
+            divide_by_k=divide_by_k, rtol=rtol, unbiased_cdnv=unbiased_cdnv,
+            per_class=per_class, cdnv_dist_exp=cdnv_dist_exp, ood=ood, warnings=[],
+        )  # fmt: skip
+    present = stats.present
+    K = stats.num_classes
+    if present.size < 2:
+        raise NCollapseError(
+            f"only class(es) {present.tolist()} have samples; NC measures need at least 2 "
+            f"classes with samples (feed more classes)"
+        )
+    lmap = np.full(K, -1, dtype=np.int64)
+    lmap[present] = np.arange(present.size)
+
+    def remap(classes):
+        idx = lmap[np.asarray(classes, dtype=np.int64).ravel()]
+        return idx[idx >= 0]
+
+    Wm = None if W is None else check_classifier(W, stats)[present]
+    bv = None if b is None else _check_bias(b, K)[present]
+    sub = stats.restrict(present)
+    sec = second
+    if second is not None and second.same_data:
+        sec = _restrict_second(second, present)
+    g2 = None if groups is None else {k: remap(v).tolist() for k, v in groups.items()}
+    mino = minority
+    if minority is not None and not isinstance(minority, str):
+        mino = remap(minority).tolist()
+    warn = [
+        f"class(es) {absent[:20].tolist()} have no samples: measures are over the "
+        f"{present.size} classes present; their per-class entries are None"
+    ]
+    out = _compute(
+        sub, Wm, bv, second=sec, groups=g2, minority=mino, mean=mean, divide_by_k=divide_by_k,
+        rtol=rtol, unbiased_cdnv=unbiased_cdnv, per_class=per_class,
+        cdnv_dist_exp=cdnv_dist_exp, ood=ood, warnings=warn,
+    )  # fmt: skip
+    out["data"]["num_classes"] = K
+    out["data"]["classes_measured"] = int(present.size)
+    out["data"]["absent_classes"] = absent.tolist()
+    out["data"]["counts"] = stats.counts.tolist()
+    if g2 is not None:
+        for name, g in out["groups"].items():
+            g["classes"] = [int(c) for c in np.asarray(groups[name]).ravel()]
+    if mino is not None and "minority" in out:
+        out["minority"]["classes"] = [int(present[c]) for c in out["minority"]["classes"]]
+    if per_class and "per_class" in out:
+        full = {}
+        for key, v in out["per_class"].items():
+            col = [None] * K
+            for i, c in enumerate(present):
+                col[c] = v[i]
+            if key == "count":
+                col = stats.counts.tolist()
+            full[key] = col
+        out["per_class"] = full
+    return out
+
+
+def _compute(
+    stats: Statistics,
+    W,
+    b,
+    *,
+    second,
+    groups,
+    minority,
+    mean,
+    divide_by_k,
+    rtol,
+    unbiased_cdnv,
+    per_class,
+    cdnv_dist_exp,
+    ood,
+    warnings: list,
+) -> dict:
+    require_classes(stats)
     K, d, N = stats.num_classes, stats.dim, stats.total
     Wm = None if W is None else check_classifier(W, stats)
     bv = None if b is None else _check_bias(b, K)
     n = stats.counts
+    held = None
+    if second is not None and not second.same_data:
+        held, second = second, None
     _, lam = between_factor(stats, mean, rtol)
+    pinv = pinv_report(stats, mean, rtol)
+    if pinv["warning"]:
+        warnings.append(pinv["warning"])
     pc_nc1 = nc1_per_class(stats, mean, divide_by_k=divide_by_k, rtol=rtol, second=second)
     pc_nc1_note = (
         "per-class scatters"
@@ -92,9 +227,10 @@ def compute_all(
             "mean": mean,
             "sigma_B": "(1/K) sum_c (mu_c - mu_G)(mu_c - mu_G)^T",
             "nc1_divided_by_K": bool(divide_by_k),
-            "pinv": f"eigh of the {'KxK Gram' if K <= d else 'dxd Sigma_B'}, rtol={rtol:g}",
+            "pinv": f"thin SVD of the centred means (null direction removed), rtol={rtol:g}",
             "std_ddof": 0,
             "cdnv_variance": "unbiased 1/(n_c-1)" if unbiased_cdnv else "1/n_c",
+            "cdnv_dist_exp": float(cdnv_dist_exp),
             "self_duality": "unsquared (self_duality) and squared (self_duality_sq)",
             "norm_ratios": "unsquared",
             "per_class_nc1_from": pc_nc1_note,
@@ -106,18 +242,29 @@ def compute_all(
             "rho": float(n.max() / n.min()),
             "counts": n.tolist(),
         },
+        "warnings": warnings,
     }
     tr_w = float(stats.class_ss.sum() / N)
     tr_b = float(np.sum(centered_means(stats, mean) ** 2) / K)
+    if stats.scatter is None and (second is None or second.proj_ss is None):
+        nc1_val = None
+        warnings.append(
+            "NC1 not computed: the statistics keep no d x d scatter (NCStats(scatter=False)) and "
+            "no second pass with 'nc1' over the same data was given"
+        )
+    else:
+        nc1_val = nc1(stats, mean, "sample", divide_by_k, rtol, second=second)
     sec1 = {
-        "nc1": nc1(stats, mean, "sample", divide_by_k, rtol),
+        "nc1": nc1_val,
         "nc1_class_balanced": None if pc_nc1 is None else float(pc_nc1.mean()),
         "quotient": nc1_quotient(stats, mean, "sample"),
         "quotient_class_balanced": nc1_quotient(stats, mean, "class"),
-        "cdnv": cdnv(stats, unbiased_cdnv),
+        "cdnv": cdnv(stats, unbiased_cdnv, cdnv_dist_exp),
         "tr_within": tr_w,
         "tr_between": tr_b,
         "between_rank": int(lam.size),
+        "pinv_dropped": pinv["dropped"],
+        "pinv_max_dropped_ratio": pinv["max_dropped_ratio"],
     }
     if stats.class_scatter is not None:
         sec1["tr_within_class_balanced"] = float(np.trace(within_covariance(stats, "class")))
@@ -126,6 +273,7 @@ def compute_all(
     sec2 = nc2(stats, Wm, mean)
     sec2.update(target_distances(stats, Wm, mean))
     out["nc2"] = sec2
+    out["gnc2"] = {k: hyperspherical_uniformity(stats, k, mean) for k in KERNELS}
 
     dual = None
     if Wm is not None:
@@ -136,10 +284,15 @@ def compute_all(
             "seli_duality": sec2["dist_WM"],
             "duality_cos_mean": float(np.nanmean(dual)) if np.isfinite(dual).any() else None,
         }
+        out["nc3"].update({f"unc3_{k}": v for k, v in uniform_duality(stats, Wm, mean).items()})
 
     nc4 = None if second is None else second.nc4()
     if nc4 is not None:
         out["nc4"] = {"agreement": nc4["agreement"], "source": "second pass"}
+    if held is not None:
+        out["held_out"] = _held_out(held, divide_by_k, mean, nc1_val)
+    if ood is not None:
+        out["nc5"] = ood_orthogonality(stats, ood, mean)["nc5"]
 
     lg = logit_measures(stats)
     if lg is not None:
@@ -158,7 +311,7 @@ def compute_all(
         "w_norm": nv.get("w_norm"),
         "within_var": stats.class_ss / n,
         "nc1": pc_nc1,
-        "cdnv": np.nanmean(cdnv_matrix(stats, unbiased_cdnv), axis=1),
+        "cdnv": np.nanmean(cdnv_matrix(stats, unbiased_cdnv, cdnv_dist_exp), axis=1),
         "duality_cos": dual,
         "accuracy": None if lg is None else lg["accuracy_per_class"],
         "nc4": None if nc4 is None else nc4["agreement_per_class"],

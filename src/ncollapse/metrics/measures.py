@@ -13,9 +13,10 @@ Conventions (explicit parameters; see docs/metrics.md):
 * ``Σ_W`` -- ``within="sample"``: ``(1/N) Σ_i (h_i − μ_{y_i})(·)ᵀ`` (everyone's); ``"class"``:
   class-balanced ``(1/K) Σ_c Σ_W^(c)`` with ``Σ_W^(c) = (1/n_c) Σ_{i∈c} (h_i − μ_c)(·)ᵀ``.
 * ``Σ_B = (1/K) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ`` (classes averaged, as Papyan and Zhu).
-* Pseudo-inverse ``Σ_B†`` from the eigendecomposition of the K x K Gram ``M̃ M̃ᵀ / K`` (or of the
-  d x d ``Σ_B`` when d < K); eigenvalues ``<= rtol · λ_max`` (``PINV_RTOL = 1e-10``) count as 0.
-  Never an SVD of an N x d matrix.
+* Pseudo-inverse ``Σ_B†`` from a thin SVD of the (d x (K − 1)) centred means with the structural
+  null direction removed (:func:`between_spectrum`); eigenvalues ``<= rtol · λ_max``
+  (``PINV_RTOL = 1e-10``) count as 0, and :func:`pinv_report` says when that dropped a
+  direction. Never an SVD of an N x d matrix.
 * Standard deviations are population (ddof = 0). Cosines with a zero vector are NaN and are left
   out of averages.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "PINV_RTOL",
     "between_covariance",
     "between_factor",
+    "between_spectrum",
     "cdnv",
     "cdnv_matrix",
     "centered_means",
@@ -45,6 +47,7 @@ __all__ = [
     "global_mean",
     "gram_cosines",
     "gram_distance",
+    "hyperspherical_uniformity",
     "logit_measures",
     "max_angle",
     "mean_pairwise_cosine",
@@ -55,10 +58,13 @@ __all__ = [
     "nc2",
     "ncmc",
     "norms_vs_counts",
+    "ood_orthogonality",
+    "pinv_report",
     "require_classes",
     "self_duality",
     "seli_duality",
     "target_distances",
+    "uniform_duality",
     "within_covariance",
 ]
 
@@ -151,38 +157,111 @@ def between_covariance(stats: Statistics, mean: str = "unweighted") -> np.ndarra
     return Mt.T @ Mt / stats.num_classes
 
 
+def _null_complement(v: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (K x K−1) of the complement of the vector ``v`` (Householder QR)."""
+    Q, _ = np.linalg.qr(v.reshape(-1, 1), mode="complete")
+    return Q[:, 1:]
+
+
+def between_spectrum(stats: Statistics, mean: str = "unweighted") -> tuple[np.ndarray, np.ndarray]:
+    """Every eigenpair of ``Σ_B`` inside its structural rank ``q = min(K − 1, d)``, before any
+    cut-off: ``(U, λ)`` with ``U`` (d x q) orthonormal, ``λ >= 0`` descending (may hold zeros).
+
+    The centred means satisfy ``M̃ᵀ v = 0`` exactly, with ``v = 1`` (unweighted mean) or
+    ``v = n`` (weighted mean), so ``Σ_B`` has rank at most ``K − 1`` under *both* conventions.
+    That structural null direction is projected out exactly (``Q``: an orthonormal basis of
+    ``v^⊥``), and ``M̃ᵀ Q / √K = U diag(√λ) Vᵀ`` is a thin SVD (d x (K − 1)), so every eigenvalue
+    reported is one the pseudo-inverse cut-off may or may not keep, and small eigenvalues keep
+    relative accuracy ``~ε·√(λ_max/λ)`` (an eigendecomposition of the Gram would give
+    ``ε·λ_max/λ``). ``U`` spans the class-mean differences (the same space for both
+    conventions). Cached on the snapshot.
+    """
+    _check_mean(mean)
+    key = ("between_spectrum", mean)
+    if key in stats._cache:
+        return stats._cache[key]
+    Mt = centered_means(stats, mean)
+    K = Mt.shape[0]
+    v = np.ones(K) if mean == "unweighted" else stats.counts.astype(float)
+    A = Mt.T @ _null_complement(v) / np.sqrt(K)  # d x (K-1)
+    U, sv, _ = np.linalg.svd(A, full_matrices=False)
+    lam = np.ascontiguousarray(sv**2)
+    U = np.ascontiguousarray(U)
+    U.setflags(write=False)
+    lam.setflags(write=False)
+    stats._cache[key] = (U, lam)
+    return U, lam
+
+
 def between_factor(
     stats: Statistics, mean: str = "unweighted", rtol: float = PINV_RTOL
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-factor of ``Σ_B``: ``(U, λ)`` with ``U`` (d x r) orthonormal, ``λ > rtol·λ_max`` so
-    that ``Σ_B ≈ U diag(λ) Uᵀ`` and ``Σ_B† = U diag(1/λ) Uᵀ``.
+    that ``Σ_B ≈ U diag(λ) Uᵀ`` and ``Σ_B† = U diag(1/λ) Uᵀ``; ``r <= min(K − 1, d)``.
 
-    Uses the K x K Gram ``G = M̃ M̃ᵀ/K = V Λ Vᵀ`` when ``K <= d`` (then ``U = M̃ᵀ V Λ^{-1/2}/√K``),
-    else the d x d ``Σ_B``. Cached on the snapshot.
+    From :func:`between_spectrum` (a thin SVD of the centred means with the structural null
+    direction projected out). Which directions the cut-off dropped: :func:`pinv_report`. Cached
+    on the snapshot.
     """
     _check_mean(mean)
     key = ("between_factor", mean, float(rtol))
     if key in stats._cache:
         return stats._cache[key]
-    Mt = centered_means(stats, mean)
-    K, d = Mt.shape
-    if K <= d:
-        G = Mt @ Mt.T / K
-        lam, V = np.linalg.eigh((G + G.T) / 2)
-        keep = lam > rtol * max(lam.max(), 0.0)
-        lam, V = lam[keep], V[:, keep]
-        U = (Mt.T @ V) / np.sqrt(K * lam) if lam.size else np.zeros((d, 0))
-    else:
-        S = Mt.T @ Mt / K
-        lam, U = np.linalg.eigh((S + S.T) / 2)
-        keep = lam > rtol * max(lam.max(), 0.0)
-        lam, U = lam[keep], U[:, keep]
-    lam = np.ascontiguousarray(lam[::-1])
-    U = np.ascontiguousarray(U[:, ::-1])
+    U_all, lam_all = between_spectrum(stats, mean)
+    lmax = max(float(lam_all[0]), 0.0) if lam_all.size else 0.0
+    keep = lam_all > rtol * lmax
+    if lmax == 0.0:
+        keep[:] = False
+    lam = np.ascontiguousarray(lam_all[keep])
+    U = np.ascontiguousarray(U_all[:, keep]) if lam.size else np.zeros((stats.dim, 0))
     U.setflags(write=False)
     lam.setflags(write=False)
     stats._cache[key] = (U, lam)
     return U, lam
+
+
+def pinv_report(stats: Statistics, mean: str = "unweighted", rtol: float = PINV_RTOL) -> dict:
+    """What the pseudo-inverse cut-off did to ``Σ_B``: ``rank`` (directions kept),
+    ``structural_rank`` (``min(K − 1, d)``), ``dropped`` (directions of the structural rank that
+    the cut-off ``λ <= rtol·λ_max`` removed), ``max_dropped_ratio`` (largest ``λ/λ_max`` among
+    them, None if none) and ``warning`` (a sentence, or None).
+
+    A dropped direction with ``λ/λ_max`` well above rounding (``> 1e-14``) is a real direction
+    along which NC1 ignores the within-class scatter: NC1 can read orders of magnitude too small
+    (lower ``rtol`` to include it). One at rounding level means the class means span fewer than
+    ``min(K − 1, d)`` dimensions.
+    """
+    U_all, lam_all = between_spectrum(stats, mean)
+    _, lam = between_factor(stats, mean, rtol)
+    q = int(lam_all.size)
+    dropped = q - int(lam.size)
+    lmax = float(lam_all[0]) if q else 0.0
+    ratio = None
+    warning = None
+    if dropped and lmax > 0:
+        ratio = float(max(lam_all[lam.size], 0.0) / lmax)
+        if ratio > 1e-14:
+            warning = (
+                f"the pseudo-inverse cut-off (rtol={rtol:g}) dropped {dropped} direction(s) of "
+                f"Sigma_B ({mean} mean) with lambda/lambda_max up to {ratio:.3g}; NC1 ignores the "
+                f"within-class scatter along them and can be far too small -- pass a smaller rtol "
+                f"(e.g. rtol={max(ratio / 10, 1e-16):.0e}) to include them"
+            )
+        else:
+            warning = (
+                f"Sigma_B ({mean} mean) has rank {lam.size} < {q}: {dropped} direction(s) are zero "
+                f"to rounding (the class means span fewer dimensions); NC1 uses the pseudo-inverse "
+                f"on the rest"
+            )
+    elif dropped:
+        warning = f"Sigma_B ({mean} mean) is zero: all class means coincide; NC1 is undefined"
+    return {
+        "rank": int(lam.size),
+        "structural_rank": q,
+        "dropped": dropped,
+        "max_dropped_ratio": ratio,
+        "warning": warning,
+    }
 
 
 # --------------------------------------------------------------------------------- NC1
@@ -212,6 +291,15 @@ def nc1(
         return float(per.mean())
     if within != "sample":
         raise NCollapseError(f"within={within!r} is unknown; use 'sample' or 'class'")
+    if stats.scatter is None:
+        if second is None:
+            raise NCollapseError(
+                "these statistics keep no d x d scatter (NCStats(scatter=False)): NC1 comes from "
+                "a second pass; pass second=SecondPass(stats, measures=('nc1', ...)) result"
+            )
+        _check_second(stats, second, rtol, mean)
+        val = float(max(second.proj_ss[mean].sum(), 0.0) / stats.total)
+        return val / stats.num_classes if divide_by_k else val
     U, lam = between_factor(stats, mean, rtol)
     if lam.size == 0:
         return float("nan")
@@ -219,6 +307,30 @@ def nc1(
     t = np.einsum("ir,ir->r", U, Sw @ U)
     val = float(max(np.sum(t / lam), 0.0))
     return val / stats.num_classes if divide_by_k else val
+
+
+def _check_second(stats: Statistics, second, rtol: float, mean: str) -> None:
+    """A SecondPass result usable for the first-pass NC1: same samples, same cut-off, has NC1."""
+    if not np.array_equal(second.counts, stats.counts):
+        raise NCollapseError(
+            "the SecondPass result saw different data (class counts differ from the "
+            "statistics); for NC1 of these statistics run the second pass over the same samples "
+            "(a pass over held-out data is read with result.nc1() / compute_all()['held_out'])"
+        )
+    if float(second.rtol) != float(rtol):
+        raise NCollapseError(
+            f"the SecondPass used rtol={second.rtol}, but rtol={rtol} was asked; use the same"
+        )
+    if second.proj_ss is None:
+        raise NCollapseError(
+            "the SecondPass did not compute NC1 projections; create it with measures "
+            "including 'nc1'"
+        )
+    if _check_mean(mean) not in second.proj_ss:
+        raise NCollapseError(
+            f"the SecondPass computed NC1 for means={list(second.proj_ss)}, not mean={mean!r}; "
+            f"create it with means including {mean!r}"
+        )
 
 
 def nc1_per_class(
@@ -246,16 +358,8 @@ def nc1_per_class(
         Ul = U / lam
         t = np.einsum("cij,jr,ir->c", stats.class_scatter, U, Ul, optimize=True)
         per = t / stats.counts
-    elif second is not None:
-        if not np.array_equal(second.counts, stats.counts):
-            raise NCollapseError(
-                "the SecondPass result saw different data (class counts differ from the "
-                "statistics); run the second pass over the same samples"
-            )
-        if float(second.rtol) != float(rtol):
-            raise NCollapseError(
-                f"the SecondPass used rtol={second.rtol}, but rtol={rtol} was asked; use the same"
-            )
+    elif second is not None and second.proj_ss is not None:
+        _check_second(stats, second, rtol, mean)
         per = second.proj_ss[mean] / stats.counts
     else:
         return None
@@ -276,13 +380,19 @@ def nc1_quotient(stats: Statistics, mean: str = "unweighted", within: str = "sam
     return float(tw / tb) if tb > 0 else float("nan")
 
 
-def cdnv_matrix(stats: Statistics, unbiased: bool = False) -> np.ndarray:
-    """K x K class-distance-normalised variance (Galanti et al.):
-    ``(σ_c² + σ_{c'}²) / (2 ‖μ_c − μ_{c'}‖²)`` with ``σ_c² = Σ_{i∈c} ‖h_i − μ_c‖² / n_c``
-    (``unbiased=True``: ``/(n_c − 1)``, NaN for ``n_c = 1``). Diagonal NaN; coinciding means give
-    inf (or NaN if both variances are 0)."""
+def cdnv_matrix(stats: Statistics, unbiased: bool = False, dist_exp: float = 1.0) -> np.ndarray:
+    """K x K class-distance-normalised variance (Galanti et al., arXiv 2112.15121, Def. 1):
+    ``(σ_c² + σ_{c'}²) / (2 ‖μ_c − μ_{c'}‖^{2·dist_exp})`` with
+    ``σ_c² = Σ_{i∈c} ‖h_i − μ_c‖² / n_c`` (``unbiased=True``: ``/(n_c − 1)``, NaN for
+    ``n_c = 1``). ``dist_exp`` is the power of the *squared* distance (1 = Galanti et al.; a
+    larger power further discounts pairs of classes that are already far apart, as in Wu &
+    Papyan, arXiv 2405.17767, which uses 2). Diagonal NaN; coinciding means give inf (or NaN if
+    both variances are 0)."""
     require_classes(stats)
-    key = ("cdnv_matrix", bool(unbiased))
+    dist_exp = float(dist_exp)
+    if not np.isfinite(dist_exp) or dist_exp <= 0:
+        raise NCollapseError(f"dist_exp={dist_exp} must be a positive number (1 = Galanti et al.)")
+    key = ("cdnv_matrix", bool(unbiased), dist_exp)
     if key in stats._cache:
         return stats._cache[key].copy()
     n = stats.counts.astype(float)
@@ -295,15 +405,15 @@ def cdnv_matrix(stats: Statistics, unbiased: bool = False) -> np.ndarray:
         for c in range(mu.shape[0]):
             diff = mu - mu[c]
             d2[c] = np.einsum("ij,ij->i", diff, diff)
-        C = (var[:, None] + var[None, :]) / (2 * d2)
+        C = (var[:, None] + var[None, :]) / (2 * (d2 if dist_exp == 1.0 else d2**dist_exp))
     np.fill_diagonal(C, np.nan)
     stats._cache[key] = C
     return C.copy()
 
 
-def cdnv(stats: Statistics, unbiased: bool = False) -> float:
+def cdnv(stats: Statistics, unbiased: bool = False, dist_exp: float = 1.0) -> float:
     """Mean CDNV over class pairs ``c < c'`` (see :func:`cdnv_matrix`)."""
-    C = cdnv_matrix(stats, unbiased)
+    C = cdnv_matrix(stats, unbiased, dist_exp)
     iu = np.triu_indices(stats.num_classes, 1)
     v = C[iu]
     v = v[~np.isnan(v)]
@@ -414,7 +524,8 @@ def nc2(stats: Statistics, W=None, mean: str = "unweighted") -> dict:
 
 def target_distances(stats: Statistics, W=None, mean: str = "unweighted") -> dict:
     """Distances of Frobenius-normalised Grams to the ETF and to SELI for the same counts
-    (spec §4.2 "Distances to SELI"), all with :func:`gram_distance`:
+    (targets from Thrampoulidis et al., arXiv 2208.05512, Thm. 1 and Sec. 3), all with
+    :func:`gram_distance`:
 
     * ``dist_etf_M = d(M̃ M̃ᵀ, etf_gram(K))``, ``dist_seli_M = d(M̃ M̃ᵀ, G_M*)``;
     * with W: ``dist_etf_W = d(W Wᵀ, etf_gram(K))``, ``dist_seli_W = d(W Wᵀ, G_W*)`` (W uncentred),
@@ -472,6 +583,117 @@ def duality_cosines(stats: Statistics, W, mean: str = "unweighted") -> np.ndarra
     return np.where((a > 0) & (b > 0), np.clip(c, -1, 1), np.nan)
 
 
+def uniform_duality(stats: Statistics, W, mean: str = "unweighted") -> dict:
+    """UNC3, uniform duality (Wu & Papyan, arXiv 2405.17767, Sec. 3): how evenly the classifier
+    rows align with their centred class means, from the per-class similarities
+    ``s_c = ⟨w_c, μ̃_c⟩`` (``dot``) and ``cos(w_c, μ̃_c)`` (``cos``). For each: ``*_mean``,
+    ``*_var`` (population variance over classes -- the UNC3 statistic; 0 when every class has
+    the same similarity) and ``*_cv`` (``std/|mean|``, scale-free). Classes with a zero vector are
+    left out of the cosine statistics."""
+    W = check_classifier(W, stats)
+    Mt = centered_means(stats, mean)
+    dot = np.sum(W * Mt, axis=1)
+    cos = duality_cosines(stats, W, mean)
+    out = {}
+    for name, v in (("dot", dot), ("cos", cos)):
+        v = v[np.isfinite(v)]
+        m = float(v.mean()) if v.size else float("nan")
+        var = float(v.var()) if v.size else float("nan")
+        out[f"{name}_mean"] = m
+        out[f"{name}_var"] = var
+        out[f"{name}_cv"] = float(np.sqrt(var) / abs(m)) if v.size and m != 0 else float("nan")
+    return out
+
+
+#: GNC2 kernels (Liu et al., arXiv 2303.06484, Sec. 3; Wu & Papyan, arXiv 2405.17767, Sec. 3).
+KERNELS = ("distance", "log", "riesz")
+
+
+def _unit_rows_distances(rows: np.ndarray) -> np.ndarray:
+    """Pairwise distances ``‖x_i − x_j‖`` (i < j) of the rows scaled to unit norm; rows of zero
+    norm are dropped. Differences row by row (no ``2 − 2cos`` cancellation for close pairs)."""
+    r = _norms(rows)
+    x = rows[r > 0] / r[r > 0, None]
+    k = x.shape[0]
+    out = []
+    for i in range(k - 1):
+        diff = x[i + 1 :] - x[i]
+        out.append(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def hyperspherical_uniformity(
+    stats: Statistics,
+    kernel: str = "log",
+    mean: str = "unweighted",
+    s: float | None = None,
+    rows: np.ndarray | None = None,
+) -> dict:
+    """GNC2, hyperspherical uniformity (Liu et al., arXiv 2303.06484; used as generalised NC2 by
+    Wu & Papyan, arXiv 2405.17767): the centred class means are scaled to the unit sphere,
+    ``x_c = μ̃_c/‖μ̃_c‖``, and a kernel is evaluated on every pair ``c < c'``:
+
+    * ``"distance"``: ``‖x_c − x_{c'}‖``;
+    * ``"log"``: ``log(1/‖x_c − x_{c'}‖)`` (the logarithmic energy);
+    * ``"riesz"``: ``sign(s)·‖x_c − x_{c'}‖^{−s}`` with ``s = d − 2`` by default (the Riesz
+      s-energy); for large d it underflows to 0 unless points are close, as the definition implies.
+
+    Returns ``{"mean", "var"}`` over the K(K−1)/2 pairs (population variance). The variance is
+    the GNC2 statistic of Wu & Papyan (lower = more uniform, 0 for a simplex ETF); the mean is the
+    energy (lower = more spread out). ``rows`` replaces the centred means (e.g. classifier rows)."""
+    if kernel not in KERNELS:
+        raise NCollapseError(f"kernel={kernel!r} is unknown; use one of {', '.join(KERNELS)}")
+    X = centered_means(stats, mean) if rows is None else np.asarray(rows, dtype=float)
+    D = _unit_rows_distances(X)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        if kernel == "distance":
+            v = D
+        elif kernel == "log":
+            v = -np.log(D)
+        else:
+            s = float(X.shape[1] - 2) if s is None else float(s)
+            v = np.sign(s) * np.power(D, -s)
+    if not v.size:
+        return {"mean": float("nan"), "var": float("nan")}
+    with np.errstate(invalid="ignore", over="ignore"):
+        return {"mean": float(v.mean()), "var": float(v.var())}
+
+
+def ood_orthogonality(stats: Statistics, ood, mean: str = "unweighted") -> dict:
+    """NC5, ID/OOD orthogonality (Ammar et al., NECO, arXiv 2310.06823, Sec. 4): how orthogonal
+    the in-distribution class means are to the mean of out-of-distribution features, both centred
+    at the in-distribution global mean: ``nc5 = mean_c |cos(μ_c − μ_G, μ_G^OOD − μ_G)|`` (0 =
+    orthogonal). ``ood`` is the OOD features' :class:`Statistics` (their overall sample mean is
+    used), an (M x d) array of OOD features, or their mean (d,). Also ``per_class`` (K,)."""
+    d = stats.dim
+    if isinstance(ood, Statistics):
+        if ood.dim != d:
+            raise NCollapseError(f"OOD statistics have d={ood.dim}, the ID statistics d={d}")
+        if ood.total == 0:
+            raise NCollapseError("the OOD statistics hold no samples; feed OOD features first")
+        m_ood = ood.sums.sum(0) / ood.total
+    else:
+        a = np.asarray(ood.detach().cpu() if hasattr(ood, "detach") else ood, dtype=np.float64)
+        if a.ndim == 2 and a.shape[1] == d and a.shape[0] > 0:
+            m_ood = a.mean(0)
+        elif a.shape == (d,):
+            m_ood = a
+        else:
+            raise NCollapseError(
+                f"ood has shape {a.shape}; pass OOD features (M x {d}), their mean ({d},) or "
+                f"their Statistics"
+            )
+        check_finite(m_ood, "ood")
+    v = m_ood - global_mean(stats, mean)
+    Mt = centered_means(stats, mean)
+    a, b = _norms(Mt), float(np.linalg.norm(v))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.abs(Mt @ v) / (a * b)
+    c = np.where((a > 0) & (b > 0), np.minimum(c, 1.0), np.nan)
+    ok = np.isfinite(c)
+    return {"nc5": float(c[ok].mean()) if ok.any() else float("nan"), "per_class": c}
+
+
 # ------------------------------------------------------------------- logits / NC4 / NCMC
 def logit_measures(stats: Statistics) -> dict | None:
     """From logits seen in the pass (None if none): training ``accuracy`` (argmax), per-class
@@ -492,7 +714,7 @@ def logit_measures(stats: Statistics) -> dict | None:
 
 
 def ncmc(stats: Statistics) -> dict | None:
-    """NCMC collapse (spec ncmc-allnc §1.8) over all samples (None without ``centers``):
+    """NCMC collapse (Yan et al., NeurIPS 2024, "Neural collapse to multiple centers") over all samples (None without ``centers``):
     ``NC_ave = mean_i ‖h_i/‖h_i‖ − w̄_y/‖w̄_y‖‖²``, ``NC_std`` its population std, per-class
     ``NC_ave``; ``variability = mean_i (1 − cos(h_i, w_{y_i}))`` (with ``w0``)."""
     if stats.nc_mean is None and stats.var_mean is None:

@@ -20,7 +20,13 @@ class NCMetric:
     place; ``reset()`` clears it. The classifier ``W`` (K x d) and bias ``b`` can be given at
     construction or with :meth:`set_classifier` (e.g. the model's current head before ``compute``).
     Extra keyword arguments go to :class:`NCStats` (``dim``, ``device``, ``per_class_scatter``,
-    ``centers``, ``w0``).
+    ``centers``, ``w0``, ``scatter``).
+
+    Features that still require grad (a training loop, timm's ``forward_head(pre_logits=True)``)
+    are detached. Classes absent from the data are reported (``data.absent_classes``, per-class
+    None), not an error. For NC4, per-class NC1 or held-out NC (e.g. test data against the
+    training means): ``sp = metric.second_pass(); sp.update(...)`` over the data, then
+    ``metric.compute(second=sp.result())``.
     """
 
     def __init__(
@@ -64,11 +70,31 @@ class NCMetric:
         self.stats.all_reduce(group)
         return self
 
-    def compute(self, second=None) -> dict:
+    def snapshot(self):
+        """The statistics (summed over workers when ``sync_on_compute``) as :class:`Statistics`."""
         acc = self.stats
         if self.sync_on_compute:
             acc = acc.clone().all_reduce()
-        return compute_all(acc.snapshot(), self.W, self.b, second=second, **self.options)
+        return acc.snapshot()
+
+    def second_pass(self, W=None, b=None, *, measures=None, device=None):
+        """A :class:`~ncollapse.metrics.SecondPass` over this metric's statistics (the classifier
+        defaults to the metric's ``W``, ``b``); feed it the same data for NC4 / per-class NC1, or
+        other data for held-out NC1 / NC4 against these (e.g. training) means."""
+        from ncollapse.metrics.second_pass import SecondPass
+
+        W = self.W if W is None else W
+        b = self.b if b is None and W is self.W else b
+        return SecondPass(
+            self.snapshot(), W, b, rtol=self.options["rtol"], device=device, measures=measures
+        )
+
+    def compute(self, second=None, **kwargs) -> dict:
+        """:func:`compute_all` of the statistics; ``kwargs`` (e.g. ``ood``, ``cdnv_dist_exp``)
+        go to it."""
+        return compute_all(
+            self.snapshot(), self.W, self.b, second=second, **{**self.options, **kwargs}
+        )
 
     def state_dict(self) -> dict:
         return self.stats.state_dict()

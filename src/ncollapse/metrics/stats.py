@@ -15,8 +15,9 @@ class ``c`` (``n_c`` samples, mean ``μ_c``):
   class the mean and M2 (sum of squared deviations) of ``nc_i = ‖h_i/‖h_i‖ − w̄_y/‖w̄_y‖‖²`` and of
   ``v_i = 1 − cos(h_i, w0_{y_i})``.
 
-Numerical scheme (exact in exact arithmetic, stable in floating point): each batch is centred at
-its *own* per-class batch means, its centred scatter is one GEMM ``X_cᵀ X_c``, and it is merged
+Numerical scheme (exact in exact arithmetic, stable in floating point): each batch is cut into
+chunks of :data:`CHUNK_ROWS` rows; each chunk is centred at its *own* per-class means, its centred
+scatter is one float64 rank-update ``X_cᵀ X_c`` (BLAS ``dsyrk`` on the CPU), and it is merged
 into the running state with the parallel-axis (Chan et al.) update
 
     S ← S_a + S_b + Σ_c (n_a n_b / (n_a + n_b)) (m_{a,c} − m_{b,c})(m_{a,c} − m_{b,c})ᵀ,
@@ -41,6 +42,7 @@ import numpy as np
 from ncollapse.errors import NCollapseError, check_finite
 
 __all__ = [
+    "CHUNK_ROWS",
     "PER_CLASS_SCATTER_BUDGET",
     "PER_CLASS_SCATTER_MAX_K",
     "NCStats",
@@ -55,7 +57,43 @@ PER_CLASS_SCATTER_BUDGET = 2**23
 #: ... and ``K <= 64``: the per-class update loops over the classes present in a batch.
 PER_CLASS_SCATTER_MAX_K = 64
 
+#: Rows per chunk of a batch: bounds the float64 work buffers (2 x 4096 x d x 8 bytes = 32 MB
+#: at d = 512) whatever the batch size.
+CHUNK_ROWS = 4096
+
 _STATE_VERSION = 1
+
+
+def _check_nonzero_rows(x):
+    """Row norms of ``x``; raises if one is zero (NCMC needs h/‖h‖)."""
+    import torch
+
+    hn = torch.linalg.vector_norm(x, dim=1)
+    if bool((hn == 0).any()):
+        i = int((hn == 0).nonzero()[0, 0])
+        raise NCollapseError(
+            f"features[{i}] is the zero vector; NCMC collapse needs h/‖h‖ (drop zero rows "
+            f"or disable the NCMC frame)"
+        )
+    return hn
+
+
+def _add_gram(S, xc) -> None:
+    """``S += xcᵀ xc`` in float64. On the CPU this is a BLAS ``dsyrk`` (one triangle: half the
+    flops of the GEMM ``xc.T @ xc``), mirrored to the full symmetric matrix."""
+    import torch
+
+    if S.device.type != "cpu" or xc.dtype != torch.float64 or not xc.is_contiguous():
+        S.addmm_(xc.T, xc)
+        return
+    from scipy.linalg import blas
+
+    a = xc.numpy()
+    # a.T is a Fortran-ordered (d x m) view: dsyrk(trans=0) gives a.T @ a without a copy
+    T = blas.dsyrk(1.0, a.T, trans=0, lower=0)
+    T = np.triu(T)
+    T += np.triu(T, 1).T
+    S += torch.from_numpy(T)
 
 
 def _ro(a):
@@ -70,7 +108,8 @@ def _ro(a):
 class Statistics:
     """Immutable float64 snapshot of :class:`NCStats` (numpy, read-only arrays).
 
-    ``counts`` (K,) int64; ``sums`` (K x d); ``scatter`` (d x d) = ``Σ_i (h_i − μ_{y_i})(·)ᵀ``;
+    ``counts`` (K,) int64; ``sums`` (K x d); ``scatter`` (d x d) = ``Σ_i (h_i − μ_{y_i})(·)ᵀ``
+    (None from ``NCStats(scatter=False)``);
     ``class_ss`` (K,) = ``Σ_{i∈c} ‖h_i − μ_c‖²``; ``class_scatter`` (K x d x d) or None;
     ``logit_sums`` (K x K) and ``correct`` (K,) or None; NCMC ``nc_mean``, ``nc_m2``, ``var_mean``,
     ``var_m2`` (K,) or None (``var_*`` None when no ``w0`` was given).
@@ -78,7 +117,7 @@ class Statistics:
 
     counts: np.ndarray
     sums: np.ndarray
-    scatter: np.ndarray
+    scatter: np.ndarray | None
     class_ss: np.ndarray
     class_scatter: np.ndarray | None = None
     logit_sums: np.ndarray | None = None
@@ -123,6 +162,34 @@ class Statistics:
     def has_ncmc(self) -> bool:
         return self.nc_mean is not None
 
+    @property
+    def present(self) -> np.ndarray:
+        """Indices of the classes with at least one sample."""
+        return np.flatnonzero(self.counts > 0)
+
+    def restrict(self, classes) -> Statistics:
+        """The statistics of the given classes only (K' = len(classes)), e.g. of the classes
+        present (:attr:`present`). The within-class scatter is kept as is (classes without samples
+        add nothing to it); logit sums keep the given classes' rows and logit columns."""
+        idx = np.asarray(classes, dtype=np.int64)
+
+        def take(v):
+            return None if v is None else v[idx]
+
+        return Statistics(
+            counts=self.counts[idx],
+            sums=self.sums[idx],
+            scatter=self.scatter,
+            class_ss=self.class_ss[idx],
+            class_scatter=take(self.class_scatter),
+            logit_sums=None if self.logit_sums is None else self.logit_sums[np.ix_(idx, idx)],
+            correct=take(self.correct),
+            nc_mean=take(self.nc_mean),
+            nc_m2=take(self.nc_m2),
+            var_mean=take(self.var_mean),
+            var_m2=take(self.var_m2),
+        )
+
 
 def _as_tensor(x, name: str):
     import torch
@@ -143,8 +210,8 @@ def validate_batch(features, labels, num_classes: int, dim: int | None):
     device). Raises :class:`NCollapseError` naming the bad value and the fix."""
     import torch
 
-    x = _as_tensor(features, "features")
-    y = _as_tensor(labels, "labels")
+    x = _as_tensor(features, "features").detach()  # features from a training loop may need grad
+    y = _as_tensor(labels, "labels").detach()
     if x.ndim != 2:
         raise NCollapseError(
             f"features must be a 2-D array (N samples x d), got shape {tuple(x.shape)}; "
@@ -210,6 +277,12 @@ class NCStats:
     centers: NCMC class-mean centers w̄^(k) (K x d); turns on the NC_ave / NC_std statistics.
     w0: NCMC classifier W0 (K x d) for the variability ``1 − cos(h, w_k)`` (needs ``centers``... or
         may be given alone).
+    scatter: keep the d x d within-class scatter ``S_W`` (default True). It costs one float64
+        ``N d²`` rank-update (``syrk``, half of one ``X.T @ X``) and gives the sample-weighted NC1
+        from the statistics alone. ``scatter=False`` keeps only counts, sums and per-class traces
+        (a few memory passes over the data); NC1 then comes from a :class:`SecondPass` with
+        ``"nc1"`` (one float64 ``N x d x (K−1)`` projection), which is the cheaper route when a
+        second pass runs anyway (NC4). Ignored when ``per_class_scatter`` is on.
     """
 
     def __init__(
@@ -221,6 +294,7 @@ class NCStats:
         per_class_scatter: bool | None = None,
         centers=None,
         w0=None,
+        scatter: bool = True,
     ):
         import torch
 
@@ -236,6 +310,7 @@ class NCStats:
         self.dim = None if dim is None else int(dim)
         self.device = None if device is None else torch.device(device)
         self._per_class_arg = per_class_scatter
+        self._scatter_arg = bool(scatter)
         self._centers_in = centers
         self._w0_in = w0
         self._initialised = False
@@ -286,7 +361,7 @@ class NCStats:
             self.scatter = None
         else:
             self.class_scatter = None
-            self.scatter = torch.zeros(d, d, **f64)
+            self.scatter = torch.zeros(d, d, **f64) if self._scatter_arg else None
         self.logit_sums = None
         self.correct = None
         self.centers = self._frame(self._centers_in, "centers")
@@ -319,26 +394,23 @@ class NCStats:
 
     def update(self, features, labels, logits=None) -> NCStats:
         """Add a batch: ``features`` (N x d), ``labels`` (N,) ints in 0..K-1, optional ``logits``
-        (N x K). Accepts torch tensors or numpy arrays; computes in float64 on ``self.device``.
+        (N x K). Accepts torch tensors or numpy arrays of any float dtype (features that require
+        grad are detached); computes in float64 on ``self.device``, in chunks of
+        :data:`CHUNK_ROWS` rows so the working buffers stay small whatever the batch size.
         A batch that fails validation leaves the state unchanged."""
         import torch
 
         x, y = self._check_batch(features, labels)
-        if x.shape[0] == 0:
+        m = x.shape[0]
+        if m == 0:
             return self
         K = self.num_classes
-        m = x.shape[0]
-        cbuf = self._buffer("centred", m)
-        if not (x.dtype == torch.float64 and x.device == self.device and x.is_contiguous()):
-            x = self._buffer("converted", m).copy_(x)  # reused: no fresh N x d allocation
-        nb = torch.bincount(y, minlength=K).to(torch.float64)
-        sb = torch.zeros_like(self.sums).index_add_(0, y, x)
         z = None
         if logits is not None:
-            z = _as_tensor(logits, "logits")
-            if z.shape != (x.shape[0], K):
+            z = _as_tensor(logits, "logits").detach()
+            if z.shape != (m, K):
                 raise NCollapseError(
-                    f"logits have shape {tuple(z.shape)}, expected (N, K) = ({x.shape[0]}, {K}); "
+                    f"logits have shape {tuple(z.shape)}, expected (N, K) = ({m}, {K}); "
                     f"pass the classifier outputs for this batch, one column per class"
                 )
             z = z.to(device=self.device, dtype=torch.float64)
@@ -352,8 +424,38 @@ class NCStats:
             raise NCollapseError(
                 "this batch has no logits but earlier batches had; pass logits with every batch"
             )
+        if m > CHUNK_ROWS:
+            # chunks are merged one by one: validate the whole batch first so that a bad row
+            # in a later chunk cannot leave the earlier ones merged (row sums: NaN/inf propagate;
+            # the full scan runs only when one is not finite, to name the culprit)
+            if not bool(torch.isfinite(x.sum(1)).all()):
+                check_finite(x, "features")
+            if self.centers is not None or self.w0 is not None:
+                _check_nonzero_rows(x)
+        for s in range(0, m, CHUNK_ROWS):
+            e = min(s + CHUNK_ROWS, m)
+            self._update_chunk(x[s:e], y[s:e])
+        if z is not None:
+            if self.logit_sums is None:
+                self.logit_sums = torch.zeros(K, K, dtype=torch.float64, device=self.device)
+                self.correct = torch.zeros(K, dtype=torch.float64, device=self.device)
+            self.logit_sums.index_add_(0, y, z)
+            hit = z.argmax(1) == y
+            self.correct += torch.bincount(y[hit], minlength=K).to(torch.float64)
+        return self
+
+    def _update_chunk(self, x, y) -> None:
+        import torch
+
+        K = self.num_classes
+        m = x.shape[0]
+        cbuf = self._buffer("centred", m)
+        if not (x.dtype == torch.float64 and x.device == self.device and x.is_contiguous()):
+            x = self._buffer("converted", m).copy_(x)  # reused: no fresh N x d allocation
+        nb = torch.bincount(y, minlength=K).to(torch.float64)
+        sb = torch.zeros_like(self.sums).index_add_(0, y, x)
         mb = sb / nb.clamp(min=1)[:, None]
-        # centred batch, sign-flipped (mb[y] - x; the scatter is sign-invariant), in a reused buffer
+        # centred chunk, sign-flipped (mb[y] - x; the scatter is sign-invariant), in a reused buffer
         torch.index_select(mb, 0, y, out=cbuf)
         xc = cbuf.sub_(x)
         ssb = torch.zeros_like(self.class_ss).index_add_(
@@ -366,16 +468,10 @@ class NCStats:
             raise NCollapseError(  # pragma: no cover - finite data overflowing float64
                 "features overflow float64 in the centred scatter; rescale them"
             )
-        # per-batch NCMC quantities, before the state changes
+        # per-chunk NCMC quantities, before the state changes
         nc_b = var_b = None
         if self.centers is not None or self.w0 is not None:
-            hn = torch.linalg.vector_norm(x, dim=1)
-            if bool((hn == 0).any()):
-                i = int((hn == 0).nonzero()[0, 0])
-                raise NCollapseError(
-                    f"features[{i}] is the zero vector; NCMC collapse needs h/‖h‖ (drop zero rows "
-                    f"or disable the NCMC frame)"
-                )
+            hn = _check_nonzero_rows(x)
             xh = x / hn[:, None]
             if self.centers is not None:
                 nc_b = self._batch_moments(
@@ -403,8 +499,8 @@ class NCStats:
                     if coef_l[c] > 0:
                         S_c.addr_(delta[c], delta[c], alpha=coef_l[c])
                     start += cnt[c]
-        else:
-            self.scatter.addmm_(xc.T, xc)
+        elif self.scatter is not None:
+            _add_gram(self.scatter, xc)
             dw = delta * coef.sqrt()[:, None]
             self.scatter.addmm_(dw.T, dw)
         self.class_ss += ssb + coef * delta.square().sum(1)
@@ -414,14 +510,6 @@ class NCStats:
             self.var_mean, self.var_m2 = _merge_scalar(na, self.var_mean, self.var_m2, nb, *var_b)
         self.counts += nb
         self.sums += sb
-        if z is not None:
-            if self.logit_sums is None:
-                self.logit_sums = torch.zeros(K, K, dtype=torch.float64, device=self.device)
-                self.correct = torch.zeros(K, dtype=torch.float64, device=self.device)
-            self.logit_sums.index_add_(0, y, z)
-            hit = z.argmax(1) == y
-            self.correct += torch.bincount(y[hit], minlength=K).to(torch.float64)
-        return self
 
     def _buffer(self, name: str, m: int):
         """A reused (m x d) float64 work buffer, kept at the largest batch size seen. Not part of
@@ -462,6 +550,7 @@ class NCStats:
             per_class_scatter=self._per_class_arg,
             centers=self._centers_in,
             w0=self._w0_in,
+            scatter=self._scatter_arg,
         )
         if self._initialised:
             new.load_state_dict(self.state_dict())
@@ -485,11 +574,11 @@ class NCStats:
 
     def _check_same_layout(self, o: dict):
         mine = self.state_dict()
-        for key in ("class_scatter", "logit_sums", "nc_mean", "var_mean"):
+        for key in ("class_scatter", "scatter", "logit_sums", "nc_mean", "var_mean"):
             if (mine[key] is None) != (o[key] is None):
                 raise NCollapseError(
                     f"cannot merge: one accumulator keeps {key} and the other does not; create "
-                    f"both with the same options (per_class_scatter, centers, w0, logits)"
+                    f"both with the same options (per_class_scatter, scatter, centers, w0, logits)"
                 )
         for key in ("centers", "w0"):
             if mine[key] is not None and not bool((mine[key] == o[key]).all()):
@@ -506,7 +595,7 @@ class NCStats:
         if self.class_scatter is not None:
             self.class_scatter += o["class_scatter"]
             self.class_scatter += coef[:, None, None] * delta[:, :, None] * delta[:, None, :]
-        else:
+        elif self.scatter is not None:
             dw = delta * coef.sqrt()[:, None]
             self.scatter += o["scatter"] + dw.T @ dw
         self.class_ss += o["class_ss"] + coef * delta.square().sum(1)
@@ -563,7 +652,7 @@ class NCStats:
         if self.class_scatter is not None:
             cs = self.class_scatter + n_loc[:, None, None] * delta[:, :, None] * delta[:, None, :]
             second.append(cs.flatten())
-        else:
+        elif self.scatter is not None:
             dw = delta * n_loc.sqrt()[:, None]
             second.append((self.scatter + dw.T @ dw).flatten())
         second.append(self.class_ss + n_loc * delta.square().sum(1))
@@ -579,7 +668,7 @@ class NCStats:
         parts2 = iter(torch.split(buf2, [t.numel() for t in second]))
         if self.class_scatter is not None:
             self.class_scatter = next(parts2).reshape(K, self.dim, self.dim).clone()
-        else:
+        elif self.scatter is not None:
             self.scatter = next(parts2).reshape(self.dim, self.dim).clone()
         self.class_ss = next(parts2).clone()
         if nc_g is not None:
@@ -636,6 +725,7 @@ class NCStats:
         if self.device is None:
             self.device = state["counts"].device
         self._per_class_arg = state["class_scatter"] is not None
+        self._scatter_arg = state["class_scatter"] is not None or state.get("scatter") is not None
         self._centers_in = state.get("centers")
         self._w0_in = state.get("w0")
         self._init_state()
@@ -656,7 +746,7 @@ class NCStats:
             return None if t is None else t.detach().cpu().numpy().copy()
 
         scatter = self.scatter
-        if scatter is None:
+        if scatter is None and self.class_scatter is not None:
             scatter = self.class_scatter.sum(0)
         return Statistics(
             counts=np.rint(np_(self.counts)).astype(np.int64),
