@@ -65,7 +65,8 @@ class DeviceLoader:
         ``indices(epoch)``.
     augment : :class:`Augment` or None.
     mean, std : per-channel statistics in [0, 1] units; None = only scale to [0, 1].
-    rank, world_size : shard every epoch's order like ``DistributedSampler`` (padding by wrapping).
+    rank, world_size : shard every epoch's order like ``DistributedSampler`` (padding by wrapping;
+        ``plan(e)["valid"]`` is False at the repeated samples, which statistics must skip).
     crop_impl : ``"auto"`` (segments on CPU, gather on CUDA), ``"segments"`` or ``"gather"``.
 
     Iterating starts the current epoch and then advances it by one; ``set_epoch(e)`` pins it.
@@ -196,8 +197,10 @@ class DeviceLoader:
         """This rank's sample order and augmentation draws for ``epoch`` (numpy, CPU)."""
         e = self.epoch if epoch is None else int(epoch)
         order = np.asarray(self.sampler.indices(e), dtype=np.int64)
+        valid = np.ones(order.size, bool)  # False marks the repeats that pad a DDP epoch
         if self.world_size > 1:
             total = math.ceil(order.size / self.world_size) * self.world_size
+            valid = (np.arange(total) < order.size)[self.rank :: self.world_size]
             order = np.resize(order, total)[self.rank :: self.world_size]
         n = order.size
         rng = np.random.default_rng([self.seed, e, 0xA06])
@@ -209,7 +212,13 @@ class DeviceLoader:
             if (self.augment is not None and self.augment.flip)
             else np.zeros(n, bool)
         )
-        return {"order": order, "dy": dy.astype(np.int64), "dx": dx.astype(np.int64), "flip": flip}
+        return {
+            "order": order,
+            "dy": dy.astype(np.int64),
+            "dx": dx.astype(np.int64),
+            "flip": flip,
+            "valid": valid,
+        }
 
     def __iter__(self):
         import torch
