@@ -65,6 +65,8 @@ def load_npz(path) -> dict:
     from ncollapse.errors import NCollapseError
 
     p = Path(path)
+    if p.is_dir():
+        raise NCollapseError(f"{p} is a folder; pass the .npz file containing {REQUIRED}")
     if not p.is_file():
         raise NCollapseError(f"{p} does not exist; pass an .npz file containing {REQUIRED}")
     if not zipfile.is_zipfile(p):
@@ -115,6 +117,7 @@ def run_metrics(
     W, b, logits = arrays.get("W"), arrays.get("b"), arrays.get("logits")
     if batch_size < 1:
         raise NCollapseError(f"--batch-size={batch_size} must be >= 1")
+    _check_w_shape(H, y, W)
     if num_classes is None:
         if W is not None and W.ndim == 2:
             num_classes = int(W.shape[0])
@@ -155,7 +158,13 @@ def run_metrics(
         if nonempty and len(groups[nonempty[-1]]) >= 2 and len(nonempty) >= 2:
             minority = nonempty[-1]
     elif minority not in groups:
-        minority = parse_int_list(minority, "--minority")
+        try:
+            minority = parse_int_list(minority, "--minority")
+        except NCollapseError as exc:
+            raise NCollapseError(
+                f"--minority={minority!r} is neither a group ({', '.join(groups)}) nor class "
+                f"indices such as 7,8,9"
+            ) from exc
     res = compute_all(
         stats,
         W,
@@ -168,6 +177,28 @@ def run_metrics(
     )
     res["groups_mode"] = groups_mode
     return res
+
+
+def _check_w_shape(H, y, W) -> None:
+    """W must be K x d with d = H's columns and K > every label (a transposed W is named)."""
+    import numpy as np
+
+    from ncollapse.errors import NCollapseError
+
+    if W is None or np.ndim(H) != 2:
+        return
+    d = H.shape[1]
+    if W.ndim != 2 or W.shape[1] != d:
+        hint = " (transposed? save W.T)" if W.ndim == 2 and W.shape[0] == d else ""
+        raise NCollapseError(
+            f"W has shape {tuple(W.shape)}, expected (K, d) with d = {d} (the columns of H){hint}"
+        )
+    yv = np.asarray(y)
+    if yv.size and np.issubdtype(yv.dtype, np.number) and np.nanmax(yv) >= W.shape[0]:
+        raise NCollapseError(
+            f"W has {W.shape[0]} rows (classes) but y has label {int(np.nanmax(yv))}; W must be "
+            f"K x d with one row per class"
+        )
 
 
 def _metrics(args: argparse.Namespace) -> int:
