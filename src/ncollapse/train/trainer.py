@@ -2,7 +2,9 @@
 
 A run directory holds ``config.yaml`` (resolved), ``manifest.json`` (the long-tailed subset),
 ``env.json`` (versions, device), ``metrics.jsonl`` (one JSON object per epoch), ``checkpoint.pt``
-(the last good epoch, written atomically) and TensorBoard event files under ``tb/``.
+(the last good epoch, written atomically, checked finite first), ``resumes.jsonl`` (one line per resume;
+the first three files are never rewritten), ``.lock`` (one process owns the folder) and TensorBoard
+event files under ``tb/``.
 
 Determinism: the loader order and mixup draws of epoch ``e`` depend only on (train.seed, e), so a run
 resumed from the checkpoint of epoch ``e`` replays epochs ``e+1..`` exactly like an uninterrupted run
