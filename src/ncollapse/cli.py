@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only folder, full disk, a path under a file: one line, the path
+        if os.environ.get("NCOLLAPSE_DEBUG"):
+            raise
+        from ncollapse.io import os_error_message
+
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -75,10 +75,13 @@ def _demo(args: argparse.Namespace) -> int:
     import sys
 
     from ncollapse.config import load_config
+    from ncollapse.errors import NCollapseError
     from ncollapse.output import print_json
     from ncollapse.report import comparison_rows, print_comparison, write_html_report
     from ncollapse.train import Trainer
 
+    if args.epochs is not None and args.epochs < 1:
+        raise NCollapseError(f"--epochs={args.epochs} must be >= 1 (or omit it for the recipes')")
     cfg_dir = _config_dir(args.configs)
     dataset, note = _pick_dataset(args.dataset)
     if note:

@@ -144,6 +144,8 @@ def load_npz(path) -> dict:
     from ncollapse.errors import NCollapseError
 
     p = Path(path)
+    if p.is_dir():
+        raise NCollapseError(f"{p} is a folder; pass the .npz file containing {REQUIRED}")
     if not p.is_file():
         raise NCollapseError(f"{p} does not exist; pass an .npz file containing {REQUIRED}")
     if not zipfile.is_zipfile(p):
@@ -190,12 +192,14 @@ def run_metrics(
     from ncollapse.assembly import class_groups
     from ncollapse.errors import NCollapseError
     from ncollapse.groups import parse_int_list
-    from ncollapse.metrics import NCStats, two_pass_measures
+    from ncollapse.metrics import two_pass_measures
+    from ncollapse.metrics.stats import validate_batch
 
     H, y = arrays["H"], arrays["y"]
     W, b, logits = arrays.get("W"), arrays.get("b"), arrays.get("logits")
     if batch_size < 1:
         raise NCollapseError(f"--batch-size={batch_size} must be >= 1")
+    _check_w_shape(H, y, W)
     if num_classes is None:
         if W is not None and W.ndim == 2:
             num_classes = int(W.shape[0])
@@ -205,8 +209,8 @@ def run_metrics(
             num_classes = max(int(np.nanmax(y)) + 1, 2)
         else:
             raise NCollapseError("y is empty; the file must contain at least one sample per class")
-    if H.ndim != 2 or y.ndim != 1 or H.shape[0] != y.shape[0]:
-        NCStats(num_classes, dim=None).update(H, y)  # raises the shape error with its fix
+    # shapes, integer labels in 0..K-1: the statistics' own check, with its fixes
+    validate_batch(H, y, num_classes, None)
     n = H.shape[0]
     if logits is not None and logits.shape != (n, num_classes):
         raise NCollapseError(
@@ -230,7 +234,14 @@ def run_metrics(
     if minority is None:
         minority = "auto"
     elif groups is None or minority not in groups:
-        minority = parse_int_list(minority, "--minority")
+        try:
+            minority = parse_int_list(minority, "--minority")
+        except NCollapseError as exc:
+            groups_named = ", ".join(groups) if groups else "none"
+            raise NCollapseError(
+                f"--minority={minority!r} is neither a group ({groups_named}) nor class "
+                f"indices such as 7,8,9"
+            ) from exc
     res = two_pass_measures(
         batches,
         num_classes,
@@ -245,6 +256,20 @@ def run_metrics(
     )
     res["groups_mode"] = groups_mode
     return res
+
+
+def _check_w_shape(H, y, W) -> None:
+    """W must be K x d with d = H's columns (a transposed W is named)."""
+    from ncollapse.errors import NCollapseError
+
+    if W is None or getattr(H, "ndim", 0) != 2:
+        return
+    d = H.shape[1]
+    if W.ndim != 2 or W.shape[1] != d:
+        hint = " (transposed? save W.T)" if W.ndim == 2 and W.shape[0] == d else ""
+        raise NCollapseError(
+            f"W has shape {tuple(W.shape)}, expected (K, d) with d = {d} (the columns of H){hint}"
+        )
 
 
 def _metrics(args: argparse.Namespace) -> int:

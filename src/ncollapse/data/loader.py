@@ -78,11 +78,14 @@ def epoch_plan(
     The order is ``sampler.indices(epoch)``, sharded like ``DistributedSampler`` (padded by
     wrapping to a multiple of ``world_size``, then every ``world_size``-th sample from ``rank``);
     crop offsets ``dy, dx`` in ``{0..2p}`` and flip bits come from
-    ``numpy.random.default_rng([seed, epoch, 0xA06])``.
+    ``numpy.random.default_rng([seed, epoch, 0xA06])``; ``valid`` is False at the repeated samples
+    that pad a DDP epoch, which statistics must skip.
     """
     order = np.asarray(sampler.indices(epoch), dtype=np.int64)
+    valid = np.ones(order.size, bool)  # False marks the repeats that pad a DDP epoch
     if world_size > 1:
         total = math.ceil(order.size / world_size) * world_size
+        valid = (np.arange(total) < order.size)[rank::world_size]
         order = np.resize(order, total)[rank::world_size]
     n = order.size
     rng = np.random.default_rng([int(seed), int(epoch), 0xA06])
@@ -90,7 +93,13 @@ def epoch_plan(
     dy = rng.integers(0, 2 * p + 1, size=n) if p else np.zeros(n, np.int64)
     dx = rng.integers(0, 2 * p + 1, size=n) if p else np.zeros(n, np.int64)
     flip = rng.random(n) < 0.5 if (augment is not None and augment.flip) else np.zeros(n, bool)
-    return {"order": order, "dy": dy.astype(np.int64), "dx": dx.astype(np.int64), "flip": flip}
+    return {
+        "order": order,
+        "dy": dy.astype(np.int64),
+        "dx": dx.astype(np.int64),
+        "flip": flip,
+        "valid": valid,
+    }
 
 
 def gather_crops(padded, dy, dx, flip, h: int, w: int):
@@ -130,7 +139,8 @@ class DeviceLoader:
         ``indices(epoch)``.
     augment : :class:`Augment` or None.
     mean, std : per-channel statistics in [0, 1] units; None = only scale to [0, 1].
-    rank, world_size : shard every epoch's order like ``DistributedSampler`` (padding by wrapping).
+    rank, world_size : shard every epoch's order like ``DistributedSampler`` (padding by wrapping;
+        ``plan(e)["valid"]`` is False at the repeated samples, which statistics must skip).
     crop_impl : ``"auto"`` (segments on CPU, gather on CUDA), ``"segments"`` or ``"gather"``.
 
     Iterating starts the current epoch and then advances it by one; ``set_epoch(e)`` pins it.

@@ -36,6 +36,8 @@ def resolve_recipe(name: str | Path) -> Path:
     p = Path(name)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise NCollapseError(f"config {p} is a folder; pass a YAML file or a recipe name")
     rel = p.as_posix()
     if rel.startswith("configs/"):
         rel = rel[len("configs/") :]

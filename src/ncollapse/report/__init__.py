@@ -51,7 +51,9 @@ def load_history(run_dir: str | Path) -> list[dict[str, Any]]:
         raise NCollapseError(
             f"{run_dir} has no metrics.jsonl; is it a run directory written by `ncollapse train`?"
         )
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    from ncollapse.io import read_jsonl
+
+    return read_jsonl(p)
 
 
 def final_record(run_dir: str | Path) -> dict[str, Any]:

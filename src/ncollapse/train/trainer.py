@@ -2,7 +2,9 @@
 
 A run directory holds ``config.yaml`` (resolved), ``manifest.json`` (the long-tailed subset),
 ``env.json`` (versions, device), ``metrics.jsonl`` (one JSON object per epoch), ``checkpoint.pt``
-(the last good epoch, written atomically) and TensorBoard event files under ``tb/``.
+(the last good epoch, written atomically, checked finite first), ``resumes.jsonl`` (one line per resume;
+the first three files are never rewritten), ``.lock`` (one process owns the folder) and TensorBoard
+event files under ``tb/``.
 
 Determinism: the loader order and mixup draws of epoch ``e`` depend only on (train.seed, e), so a run
 resumed from the checkpoint of epoch ``e`` replays epochs ``e+1..`` exactly like an uninterrupted run
@@ -28,8 +30,17 @@ from ncollapse.assembly import resolve_device  # noqa: F401  (re-export: older i
 from ncollapse.config import Config, dump_config, load_config
 from ncollapse.errors import NCollapseError
 from ncollapse.io import atomic_write_json, atomic_write_text, to_jsonable
-from ncollapse.train.checkpoint import CKPT_NAME, load_checkpoint, save_checkpoint
-from ncollapse.train.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed
+from ncollapse.train.checkpoint import CKPT_NAME, checkpoint_status, find_bad_value, save_checkpoint
+from ncollapse.train.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    cleanup,
+    explain_failure,
+    init_distributed,
+    valid_rows,
+)
+from ncollapse.train.resume import claim_new_run_dir, prepare_resume, record_resume
 from ncollapse.train.schedule import lr_factor
 
 
@@ -131,7 +142,13 @@ class Trainer:
     """Train one configuration. ``Trainer(cfg).fit()`` or ``Trainer.resume(run_dir).fit()``."""
 
     def __init__(
-        self, cfg: Config, run_dir: str | Path | None = None, *, resume_state=None, datasets=None
+        self,
+        cfg: Config,
+        run_dir: str | Path | None = None,
+        *,
+        resume_state=None,
+        datasets=None,
+        lock=None,
     ):
         """``datasets=(train, test)`` trains on two map-style datasets (an
         :class:`~ncollapse.data.ArrayDataset`, a :class:`~ncollapse.data.LazyImageDataset` or any
@@ -140,7 +157,9 @@ class Trainer:
         self.cfg = cfg
         self._datasets = datasets
         assembly.import_modules(cfg.imports)
-        self.dist = init_distributed(assembly.process_backend(cfg.train.device))
+        self.dist = init_distributed(
+            assembly.process_backend(cfg.train.device), cfg.train.dist_timeout
+        )
         if cfg.train.threads:
             torch.set_num_threads(int(cfg.train.threads))
         self.device = assembly.resolve_device(
@@ -165,21 +184,26 @@ class Trainer:
             torch.distributed.broadcast_object_list(obj, src=0)
             self.run_dir = Path(obj[0])
         self.tb = None
+        self._resume_changes: dict[str, Any] | None = None
+        # one process owns a run folder at a time (reliability: ncollapse.train.lock)
+        self._lock = lock
+        if lock is None and self.dist.is_main and resume_state is None:
+            self._lock = claim_new_run_dir(self.run_dir)
 
     # -- construction ----------------------------------------------------------------------
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: list[str] | None = None) -> Trainer:
-        run_dir = Path(run_dir)
-        cfg_path = run_dir / "config.yaml"
-        if not cfg_path.is_file():
-            raise NCollapseError(
-                f"{run_dir} is not a run directory (no config.yaml); pass the folder "
-                "printed when the run started"
-            )
-        cfg = load_config(cfg_path, overrides)
-        state = load_checkpoint(run_dir / CKPT_NAME)
-        return cls(cfg, run_dir=run_dir, resume_state=state)
+        # lock, allowed overrides only, a good checkpoint of the same world size
+        cfg, state, lock, changes = prepare_resume(run_dir, overrides)
+        try:
+            tr = cls(cfg, run_dir=Path(run_dir), resume_state=state, lock=lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        tr._resume_changes = {"overrides": list(overrides or []), "changes": changes}
+        return tr
 
     def _setup_data(self) -> None:
         from ncollapse.data import make_train_loaders
@@ -263,6 +287,7 @@ class Trainer:
             "loss": self.loss_fn.state_dict(),
             "history_json": json.dumps(to_jsonable(self.history)),
             "torch_rng": torch.get_rng_state(),
+            "world_size": self.dist.world_size,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -333,6 +358,9 @@ class Trainer:
         if self.aux_loader is not None:
             self.aux_loader.set_epoch(epoch)
             aux_iter = iter(self.aux_loader)
+        # DDP pads an epoch with repeated samples: they train but never enter the statistics
+        valid = torch.from_numpy(self.train_loader.plan(epoch)["valid"]).to(self.device)
+        bs = self.train_loader.batch_size
         for step, (x, y) in enumerate(self.train_loader):
             lr = self._set_lr(epoch + step / max(steps, 1))
             if cfg.train.channels_last and x.dim() == 4:
@@ -354,8 +382,8 @@ class Trainer:
             mixed = y_b is not None
             if not torch.isfinite(loss.detach()):
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch} step {step}; the last good checkpoint "
-                    f"is {self.run_dir / CKPT_NAME if self.run_dir else 'not written yet'}; lower the "
+                    f"loss became {loss.item()} at epoch {epoch} step {step}; "
+                    f"{checkpoint_status(self.run_dir)}; lower the "
                     f"learning rate (optim.lr={cfg.optim.lr:g} now) or enable warm-up "
                     f"(sched.warmup_epochs=5)"
                 )
@@ -363,6 +391,9 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             with torch.no_grad():
+                m = valid[step * bs : step * bs + y.shape[0]]
+                if not bool(m.all()):
+                    out, y, y_b, loss = valid_rows(so, m, self.loss_fn)
                 n = y.shape[0]
                 tot_loss += loss.detach().double() * n
                 tot_n += n
@@ -449,11 +480,21 @@ class Trainer:
     def _write_run_files(self) -> None:
         if not self.dist.is_main:
             return
-        atomic_write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
-        atomic_write_json(self.run_dir / "manifest.json", self.manifest)
-        atomic_write_json(self.run_dir / "env.json", env_info(self.device, self.dist))
-        if self.start_epoch > 0:
-            # a resumed run: keep metrics.jsonl in step with the checkpoint's history
+        if self.start_epoch == 0:
+            atomic_write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
+            atomic_write_json(self.run_dir / "manifest.json", self.manifest)
+            atomic_write_json(self.run_dir / "env.json", env_info(self.device, self.dist))
+        else:
+            # a resumed run: the record of what was run stays; the resume is logged apart
+            rc = self._resume_changes or {"overrides": [], "changes": {}}
+            record_resume(
+                self.run_dir,
+                self.start_epoch,
+                rc["overrides"],
+                rc["changes"],
+                env_info(self.device, self.dist),
+            )
+            # keep metrics.jsonl in step with the checkpoint's history
             atomic_write_text(
                 self.run_dir / "metrics.jsonl",
                 "".join(json.dumps(to_jsonable(r)) + "\n" for r in self.history),
@@ -463,6 +504,8 @@ class Trainer:
         """Train to ``train.epochs``; ``stop_after=e`` stops after ``e`` epochs in total as if the
         process were interrupted there (the schedule still follows ``train.epochs``)."""
         cfg = self.cfg
+        if self._lock is not None:
+            self._lock.acquire()  # no-op when held; again after an earlier fit() released it
         self._write_run_files()
         if self.dist.is_main and cfg.run.tensorboard:
             try:
@@ -477,6 +520,8 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, leave=False)
+        lines = cfg.train.progress and self.dist.is_main and bar is None  # not a terminal
+        epoch = self.start_epoch
         try:
             last = cfg.train.epochs if stop_after is None else min(stop_after, cfg.train.epochs)
             for epoch in range(self.start_epoch, last):
@@ -485,6 +530,13 @@ class Trainer:
                     bar.set_description(f"epoch {epoch + 1}/{cfg.train.epochs}")
                 tr, stats = self.train_epoch(epoch, bar)
                 t_train = time.perf_counter() - t0
+                bad = find_bad_value(self._state(epoch))  # diverged with a finite loss?
+                if bad is not None:
+                    raise TrainingDiverged(
+                        f"training diverged in epoch {epoch}: {bad}; the epoch was not saved; "
+                        f"{checkpoint_status(self.run_dir)}; lower the learning rate "
+                        f"(optim.lr={cfg.optim.lr:g} now) or enable warm-up (sched.warmup_epochs=5)"
+                    )
                 rec: dict[str, Any] = {"epoch": epoch, **tr}
                 rec.update(self.evaluate())
                 if (epoch + 1) % cfg.train.nc_every == 0 or epoch == cfg.train.epochs - 1:
@@ -498,12 +550,21 @@ class Trainer:
                 if self.dist.is_main:
                     save_checkpoint(self.run_dir / CKPT_NAME, self._state(epoch))
                 self._log(rec)
+                if lines:
+                    print(_epoch_line(rec, cfg.train.epochs), file=sys.stderr, flush=True)
                 barrier(self.dist)
+        except RuntimeError as exc:
+            lost = explain_failure(exc, self.dist, f"in epoch {epoch}")
+            if lost is None:
+                raise
+            raise lost from exc
         finally:
             if bar is not None:
                 bar.close()
             if self.tb is not None:
                 self.tb.close()
+            if self._lock is not None:
+                self._lock.release()
         if self.dist.is_main:
             atomic_write_json(
                 self.run_dir / "summary.json",
@@ -512,6 +573,16 @@ class Trainer:
         res = TrainResult(self.run_dir, len(self.history), self.history)
         cleanup(self.dist)
         return res
+
+
+def _epoch_line(rec: dict[str, Any], epochs: int) -> str:
+    """One progress line per epoch when stderr is not a terminal (logs, nohup, CI)."""
+    parts = [f"epoch {rec['epoch'] + 1}/{epochs}", f"loss {rec['train_loss']:.4f}"]
+    parts.append(f"train_acc {rec['train_acc']:.4f}")
+    if rec.get("test_acc") is not None:
+        parts.append(f"test_acc {rec['test_acc']:.4f}")
+    parts.append(f"{rec.get('time_epoch_s', 0.0):.1f}s")
+    return "  ".join(parts)
 
 
 def _accuracy_summary(conf: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, Any]:
