@@ -598,6 +598,13 @@ class Trainer:
                     if stats is None:
                         stats = self._feature_pass()
                     rec["nc"] = self.nc_metrics(stats, sharded)
+                    if self.dist.is_main and rec["nc"]:  # Grams for the report, TensorBoard images
+                        from ncollapse.report.views import class_names, record_nc_views
+
+                        names = class_names(self.train_set, self.num_classes)
+                        record_nc_views(self.run_dir, self.tb, rec, stats,
+                                        self.model.head.classifier_weight(), names,
+                                        "train" if sharded else "eval")  # fmt: skip
                 rec["time_train_s"] = t_train
                 rec["time_epoch_s"] = time.perf_counter() - t0
                 self.history.append(to_jsonable(rec))
@@ -605,6 +612,10 @@ class Trainer:
                     save_checkpoint(self.run_dir / CKPT_NAME, self._state(epoch))
                 self._log(rec)
                 barrier(self.dist)
+            if self.tb is not None and self.history and last == cfg.train.epochs:  # HParams view
+                from ncollapse.report.tensorboard import log_hparams
+
+                log_hparams(self.tb, cfg, self.history[-1])
         finally:
             if bar is not None:
                 bar.close()
