@@ -94,7 +94,9 @@ class PageCheck:
 
     @property
     def overflows(self) -> bool:
-        return self.scroll_width > self.inner_width
+        """The page is wider than the viewport asked for. (With phone emulation an overflowing
+        page also widens ``innerWidth``, so both are compared with the requested width.)"""
+        return max(self.scroll_width, self.inner_width) > self.width
 
 
 class Browser:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ncollapse.report.svg import Line, Panel, colorbar, fmt, heatmap, line_chart, swatch
 from ncollapse.report.theory import predictions
-from ncollapse.report.views import NC_PASS_TEXT, load_geometry
+from ncollapse.report.views import MAX_GRAM_CLASSES, NC_PASS_TEXT, load_geometry
 
 __all__ = ["write_html_report", "build_page", "coincident_groups", "nc_pass_of", "HEAD_NOTES"]
 
@@ -232,8 +232,8 @@ def _minority_panels(runs: list[_Run], seli, etf) -> tuple[list[Panel], str | No
     for j, (sym, key, word) in enumerate(
         [("w", "classifier_cos", "classifiers"), ("μ", "mean_cos", "class means")]
     ):
-        p = Panel(f"Minority collapse: {g} {word}", "epoch",
-                  f"mean cos({sym}_c, {sym}_c′) over {g} classes")  # fmt: skip
+        p = Panel(f"Minority collapse: cos({sym}_c, {sym}_c′), {g} {word}", "epoch",
+                  "mean pairwise cosine")  # fmt: skip
         ep_all: list[int] = []
         series = {}
         for r in runs:
@@ -289,9 +289,22 @@ def _epoch_panels(runs: list[_Run]) -> list[Panel]:
             series[r.label] = np.asarray([np.nan if v is None else v for v in y], dtype=float)
             p.lines.append(r.line(ep, y, [f"{r.label} · epoch {e}\n{ylab} = {fmt(v)}"
                                           for e, v in zip(ep, y)]))  # fmt: skip
-        p.note = _coincidence_note(title, series, runs)
+        notes = [_coincidence_note(title, series, runs) or ""]
+        for r in runs:
+            if (path[-1], r.head) in _BY_CONSTRUCTION:
+                notes.append(_BY_CONSTRUCTION[path[-1], r.head].format(m=r.label))
+        p.note = " ".join(n for n in notes if n) or None
         panels.append(p)
     return panels
+
+
+#: (measure, head) -> why a method's curve is what it is by construction.
+_BY_CONSTRUCTION = {
+    ("dist_etf_W", "etf"): "{m}: 0 by construction (its classifier is a fixed simplex ETF).",
+    ("dist_etf_W", "orthonormal"): "{m}: constant by construction (fixed orthonormal classifier).",
+    ("dist_seli_W", "etf"): "{m}: constant by construction (fixed ETF classifier; the value is "
+    "the ETF's own distance to SELI for these counts).",
+}
 
 
 def _figure(fig_id: str, panels: list[Panel], legend: list[tuple[str, str, str, str, str | None]],
@@ -337,24 +350,33 @@ def _grams(runs: list[_Run], seli) -> str:
             cells.append((r.label, "W Wᵀ", np.asarray(g["G_W"]), f"m{r.i}"))
         if g.get("G_M") is not None:
             cells.append((r.label, "Mᵀ M", np.asarray(g["G_M"]), f"m{r.i}"))
-    figs = []
-    for j, (who, what, G, key) in enumerate(cells):
-        title = f"{who}: {what}"
-        figs.append(f'<figure class="hm"><figcaption>{escape(title)}</figcaption>'
-                    f"{heatmap(display_gram(G), ref.names, title, key, f'gram-{j}')}</figure>")  # fmt: skip
+    rows_html = []
+    j = 0
+    for what, long in (("W Wᵀ", "Classifier Gram W Wᵀ"), ("Mᵀ M", "Class-mean Gram Mᵀ M")):
+        figs = []
+        for who, w, G, key in cells:
+            if w != what:
+                continue
+            title = f"{who}: {what}"
+            figs.append(f'<figure class="hm"><figcaption>{escape(who)}</figcaption>'
+                        f"{heatmap(display_gram(G), ref.names, title, key, f'gram-{j}')}</figure>")  # fmt: skip
+            j += 1
+        rows_html.append(f"<h3>{escape(long)}</h3><div class=heatmaps>{''.join(figs)}</div>")
     miss = ""
     if missing:
         miss = (f'<p class="note">No measured Grams for {escape(", ".join(missing))}: the run '
-                "has no geometry.json (written by the trainer since this report; re-run to get "
-                "them).</p>")  # fmt: skip
-    order = ", ".join(f"{i} = {escape(n)}" for i, n in enumerate(ref.names))
+                "has no geometry.json with Grams (older runs, or more than "
+                f"{MAX_GRAM_CLASSES} classes).</p>")  # fmt: skip
+    trivial = ref.names == [str(i) for i in range(ref.k)]
+    order = "" if trivial else " Rows and columns: " + ", ".join(
+        f"{i} = {escape(n)}" for i, n in enumerate(ref.names)) + "."  # fmt: skip
     return (f'<p>Each Gram is divided by its largest diagonal entry, so a class’s squared norm '
             f"relative to the largest is on the diagonal and scaled inner products off it. SELI "
             f"(for the same counts) has larger diagonal entries for the head classes in W Wᵀ and "
             f"for the tail classes in Mᵀ M; the ETF would be a constant diagonal with "
-            f"−1/(K−1) off it. Rows and columns: {order}. Hover a cell for its value.</p>"
-            f'<div class="cbar-wrap">{colorbar()}</div>{miss}'
-            f'<div class="heatmaps">{"".join(figs)}</div>')  # fmt: skip
+            f"−1/(K−1) off it. Rows and columns are class indices.{order} Hover a "
+            f"cell for its value.</p>"
+            f'<div class="cbar-wrap">{colorbar()}</div>{miss}{"".join(rows_html)}')  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- tables
@@ -373,6 +395,15 @@ _GLOSS = {
     "self-duality violation (worst class)": "largest 1 − cos(w_c, μ_c − μ_G)",
     "NC_ave": "NCMC average (multi-center frame)",
 }
+
+
+_SECTIONS = [
+    "Accuracy (%)",
+    "Variability collapse (NC1)",
+    "Geometry of the Grams (NC2)",
+    "Minority collapse: mean pairwise cosine within a group",
+    "Self-duality (NC3)",
+]
 
 
 def _section_of(col: str) -> str:
@@ -410,12 +441,15 @@ def _comparison_table(rows: list[dict[str, Any]]) -> str:
         + "</th>"
         for r in rows
     )
-    by_sec: OrderedDict[str, list[str]] = OrderedDict()
+    by_sec: OrderedDict[str, list[str]] = OrderedDict((s, []) for s in _SECTIONS)
     for c in cols:
-        by_sec.setdefault(_section_of(c), []).append(c)
+        if any(r.get(c) is not None for r in rows if "theory" not in r["method"]):
+            by_sec[_section_of(c)].append(c)
     body = []
     n = len(rows) + 1
     for sec, cs in by_sec.items():
+        if not cs:
+            continue
         body.append(f'<tr class="sec"><th colspan="{n}" scope="colgroup">{escape(sec)}</th></tr>')
         for c in cs:
             label = c.replace("mu", "μ")
@@ -635,7 +669,10 @@ svg .off,.heat.off{display:none}
 .heatmaps{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(46%,220px),1fr));gap:12px}
 figure.hm figcaption{font-size:14px}
 svg.heat{display:block;width:100%;height:auto}
-svg.heat text{font-size:8px;fill:#555}
+svg.heat text{font-size:9px;fill:#555}
+h3{font-size:1.05rem;margin:1em 0 .3em}
+@media (max-width:600px){table.cmp tbody th{min-width:8.5em}table{font-size:13px}
+th,td{padding:4px 6px}h1{font-size:1.35rem}}
 .cbar-wrap{max-width:260px}
 svg.cbar{width:100%;height:auto}svg.cbar text{font-size:10px}
 details{margin:.4em 0;border:1px solid #e3e3e3;border-radius:4px;padding:4px 10px}

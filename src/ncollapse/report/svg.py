@@ -15,7 +15,17 @@ from html import escape
 
 import numpy as np
 
-__all__ = ["Line", "Panel", "line_chart", "heatmap", "swatch", "nice_ticks", "log_ticks", "fmt"]
+__all__ = [
+    "Line",
+    "Panel",
+    "line_chart",
+    "heatmap",
+    "swatch",
+    "nice_ticks",
+    "log_ticks",
+    "fmt",
+    "tick_label",
+]
 
 W, H = 400, 280
 ML, MR, MT, MB = 56, 12, 10, 42
@@ -49,30 +59,48 @@ class Panel:
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
-    """Compact number for labels and tooltips."""
+    """Compact number for labels and tooltips (``digits`` significant digits)."""
     if v is None or not math.isfinite(v):
         return "–"
     a = abs(v)
-    if a != 0 and (a >= 1e4 or a < 1e-3):
+    if a == 0:
+        return "0"
+    if a >= 1e5 or a < 1e-3:
         return f"{v:.{max(digits - 1, 1)}e}"
-    return f"{v:.{digits}g}" if a >= 1 else f"{v:.{digits}f}".rstrip("0").rstrip(".") or "0"
+    if a >= 10 ** (digits - 1) or v == round(v):
+        return str(int(round(v)))
+    decimals = max(digits - 1 - math.floor(math.log10(a)), 0)
+    return f"{v:.{decimals}f}"
 
 
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi] (about ``n`` of them)."""
+def tick_label(t: float, step: float | None) -> str:
+    """A tick value with as many decimals as the tick step needs (log ticks: ``step`` None)."""
+    if step is None:
+        return fmt(t, 2) if t >= 1e-3 else f"{t:.0e}"
+    if abs(t) < step * 1e-6:
+        return "0"
+    dec = max(0, -math.floor(math.log10(step) + 1e-9))
+    if round(step * 10**dec, 6) % 1 > 1e-6:  # steps like 0.25
+        dec += 1
+    return f"{t:.{dec}f}"
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5, integer: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi] (about ``n`` of them; whole numbers if ``integer``)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return []
     if hi <= lo:
         hi = lo + (abs(lo) or 1.0) * 0.1
     raw = (hi - lo) / max(n - 1, 1)
+    if integer:
+        raw = max(raw, 1.0)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    t = start
-    while t <= hi + step * 1e-9:
-        ticks.append(round(t, 12))
-        t += step
+    mults = (1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)
+    step = next(m * mag for m in mults if m * mag >= raw - 1e-12)
+    start = math.floor(lo / step + 1e-9) * step
+    ticks = [round(start, 12)]
+    while ticks[-1] < hi - step * 1e-9:
+        ticks.append(round(start + len(ticks) * step, 12))
     return ticks
 
 
@@ -143,18 +171,24 @@ def line_chart(p: Panel, chart_id: str) -> str:
     if p.ylog:
         ylo, yhi = ylo / 1.3, yhi * 1.3
         yt = log_ticks(ylo, yhi)
+        ystep = None
     else:
         pad = (yhi - ylo) * 0.06 or (abs(yhi) * 0.1 or 0.5)
-        yt = nice_ticks(ylo - pad, yhi + pad)
-        ylo, yhi = min(yt[0], ylo - pad), max(yt[-1], yhi + pad)
+        lo = 0.0 if ylo >= 0 > ylo - pad else ylo - pad
+        yt = nice_ticks(lo, yhi + pad)
+        ylo, yhi = min(yt[0], lo), max(yt[-1], yhi + pad)
+        ystep = yt[1] - yt[0] if len(yt) > 1 else None
     xlo, xhi = min(xs), max(xs)
     if p.xlog:
         xlo, xhi = xlo / 1.25, xhi * 1.25
         xt = log_ticks(xlo, xhi)
+        xstep = None
     else:
         if xhi == xlo:
             xlo, xhi = xlo - 1, xhi + 1
-        xt = [t for t in nice_ticks(xlo, xhi, 6) if xlo - 1e-9 <= t <= xhi + 1e-9]
+        whole = all(float(x).is_integer() for x in xs)
+        xt = [t for t in nice_ticks(xlo, xhi, 6, whole) if xlo - 1e-9 <= t <= xhi + 1e-9]
+        xstep = (xt[1] - xt[0]) if len(xt) > 1 else 1.0
     sx = _Scale(xlo, xhi, ML, W - MR, p.xlog)
     sy = _Scale(ylo, yhi, H - MB, MT, p.ylog)
     # grid and axes
@@ -173,10 +207,12 @@ def line_chart(p: Panel, chart_id: str) -> str:
     for t in yt:
         y = sy(t)
         if MT - 0.5 <= y <= H - MB + 0.5:
-            parts.append(f'<text x="{ML - 5}" y="{y + 4:.1f}" text-anchor="end">{fmt(t, 2)}</text>')
+            parts.append(
+                f'<text x="{ML - 5}" y="{y + 4:.1f}" text-anchor="end">{tick_label(t, ystep)}</text>'
+            )
     for t in xt:
         parts.append(f'<text x="{sx(t):.1f}" y="{H - MB + 16}" text-anchor="middle">'
-                     f"{fmt(t, 2)}</text>")  # fmt: skip
+                     f"{tick_label(t, xstep)}</text>")  # fmt: skip
     parts.append("</g>")
     parts.append(f'<text class="axis" x="{(ML + W - MR) / 2}" y="{H - 6}" text-anchor="middle">'
                  f"{escape(p.xlabel)}</text>")  # fmt: skip

@@ -38,9 +38,10 @@ NC_PASS_TEXT = {
         "(BatchNorm uses its running statistics), no augmentation, fixed weights"
     ),
     "train": (
-        "the training pass itself: features of the augmented mini-batches with BatchNorm in "
-        "train mode (batch statistics), while the weights change during the epoch -- cheaper, "
-        "but not what the papers measure; set train.nc_pass=eval for a clean pass"
+        "the training pass itself: features of the training mini-batches (augmented when "
+        "data.augment is on) with BatchNorm in train mode (batch statistics), while the weights "
+        "change during the epoch; cheaper, but not what the papers measure (set "
+        "train.nc_pass=eval for a clean pass)"
     ),
 }
 
