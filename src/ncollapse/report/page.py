@@ -139,9 +139,13 @@ def coincident_groups(series: dict[str, np.ndarray], atol: float = 1e-3) -> list
 def _coincidence_note(what: str, series: dict[str, np.ndarray], runs: list[_Run]) -> str | None:
     heads = {r.label: r.head for r in runs}
     notes = []
+    theory = {t["label"] for t in THEORY.values()}
     for grp in coincident_groups(series):
         methods = [g for g in grp if g in heads]
-        if len(methods) < 1 or len(grp) < 2:
+        if not methods:
+            if set(grp) == theory:
+                notes.append(f"In “{what}” the SELI and ETF predictions coincide (for these "
+                             "counts SELI is an ETF).")  # fmt: skip
             continue
         why = [f"{m}: {HEAD_NOTES[heads[m]]}" for m in methods if heads.get(m) in HEAD_NOTES]
         names = ", ".join(grp[:-1]) + " and " + grp[-1]
