@@ -148,7 +148,8 @@ def three_heads(tmp_path_factory):
         ("cosine", ["model.head=cosine", "loss.name=ldam"]),
         ("ETF", ["model.head=etf", "loss.name=dot_regression"]),
     ]:
-        cfg = load_config(None, [*BASE, *extra, f"run.out_dir={out}", f"run.name={label}"])
+        over = [*BASE, "train.epochs=1", *extra, f"run.out_dir={out}", f"run.name={label}"]
+        cfg = load_config(None, over)
         runs.append((label, Trainer(cfg).fit().run_dir))
     return runs
 

@@ -488,7 +488,12 @@ def _per_class_table(r: _Run) -> str:
         )
         body.append(f'<tr><th scope="row">{escape(r.names[c])}</th>'
                     f"<td>{int(r.counts[c])}</td>{tds}</tr>")  # fmt: skip
-    return (f'<div class="table-scroll" tabindex="0"><table class="pc"><thead><tr>'
+    note = ""
+    if cols[3][1] is None:
+        note = ('<p class="note">NC1_c was not recorded: the accumulator keeps per-class '
+                "scatters only for K ≤ 64 classes with K·d² ≤ 2²³ "
+                "(ncollapse.metrics.NCStats, per_class_scatter).</p>")  # fmt: skip
+    return (f'{note}<div class="table-scroll" tabindex="0"><table class="pc"><thead><tr>'
             f'<th scope="col">class</th><th scope="col">n_c</th>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')  # fmt: skip
 
