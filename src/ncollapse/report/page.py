@@ -266,8 +266,6 @@ def _minority_panels(runs: list[_Run], seli, etf) -> tuple[list[Panel], str | No
            "Minority collapse (Fang et al., PNAS 2021, arXiv:2101.12699) drives these cosines "
            "towards 1; SELI predicts the horizontal dashed value for these counts, the ETF "
            f"−1/(K−1) = {fmt(-1 / (runs[0].k - 1))}.")  # fmt: skip
-    if notes:
-        txt += " " + " ".join(notes)
     return panels, txt
 
 

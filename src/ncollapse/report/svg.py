@@ -76,7 +76,7 @@ def fmt(v: float | None, digits: int = 3) -> str:
 def tick_label(t: float, step: float | None) -> str:
     """A tick value with as many decimals as the tick step needs (log ticks: ``step`` None)."""
     if step is None:
-        return fmt(t, 2) if t >= 1e-3 else f"{t:.0e}"
+        return f"{t:g}"
     if abs(t) < step * 1e-6:
         return "0"
     dec = max(0, -math.floor(math.log10(step) + 1e-9))
@@ -173,9 +173,10 @@ def line_chart(p: Panel, chart_id: str) -> str:
         yt = log_ticks(ylo, yhi)
         ystep = None
     else:
+        # ticks cover the data; the axis adds a margin (never below 0 for non-negative data)
         pad = (yhi - ylo) * 0.06 or (abs(yhi) * 0.1 or 0.5)
         lo = 0.0 if ylo >= 0 > ylo - pad else ylo - pad
-        yt = nice_ticks(lo, yhi + pad)
+        yt = nice_ticks(ylo, yhi) if yhi > ylo else nice_ticks(ylo - pad, yhi + pad)
         ylo, yhi = min(yt[0], lo), max(yt[-1], yhi + pad)
         ystep = yt[1] - yt[0] if len(yt) > 1 else None
     xlo, xhi = min(xs), max(xs)
