@@ -647,7 +647,8 @@ overflow-wrap:anywhere;max-height:28em}
 .table-scroll{overflow-x:auto;max-width:100%;-webkit-overflow-scrolling:touch;margin:.5em 0}
 table{border-collapse:collapse;font-size:14px;font-variant-numeric:tabular-nums}
 th,td{padding:5px 9px;border-bottom:1px solid #e3e3e3;text-align:right;vertical-align:top}
-thead th{border-bottom:2px solid #bbb;white-space:nowrap;vertical-align:bottom}
+thead th{border-bottom:2px solid #bbb;white-space:nowrap;vertical-align:bottom;
+overflow-wrap:normal}
 td{white-space:nowrap}
 tbody th,thead th:first-child{text-align:left;font-weight:600;position:sticky;left:0;
 background:#fff;z-index:1}
@@ -679,7 +680,7 @@ svg.heat{display:block;width:100%;height:auto}
 svg.heat text{font-size:9px;fill:#555}
 h3{font-size:1.05rem;margin:1em 0 .3em}
 @media (max-width:600px){table.cmp tbody th{min-width:8.5em}table{font-size:13px}
-th,td{padding:4px 6px}h1{font-size:1.35rem}}
+th,td{padding:4px 6px}h1{font-size:1.35rem}thead th{white-space:normal;min-width:4.5em}}
 .cbar-wrap{max-width:260px}
 svg.cbar{width:100%;height:auto}svg.cbar text{font-size:10px}
 details{margin:.4em 0;border:1px solid #e3e3e3;border-radius:4px;padding:4px 10px}
