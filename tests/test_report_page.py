@@ -211,3 +211,21 @@ def test_report_command_writes_new_page(three_heads, tmp_path, capsys):
     assert cli_main(args) == 0
     text = out.read_text()
     assert "SELI theory" in text and 'class="chart"' in text and "data:image/png" not in text
+
+
+def test_page_for_runs_without_geometry(three_heads, tmp_path):
+    """Runs written before geometry.json and nc_pass existed still report: no heatmaps for them
+    (and a note), the pass taken from the config."""
+    import shutil
+
+    label, src = three_heads[1]
+    old = tmp_path / "old"
+    shutil.copytree(src, old)
+    (old / "geometry.json").unlink()
+    recs = [json.loads(s) for s in (old / "metrics.jsonl").read_text().splitlines()]
+    for r in recs:
+        r.pop("nc_pass")
+    (old / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    page = build_page([(label, old)], "t")
+    assert "No measured Grams for cosine" in page and page.count('class="heat"') == 2
+    assert "NC pass (train), all methods:" in page
