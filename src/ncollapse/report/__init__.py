@@ -72,12 +72,6 @@ def _get(d: dict[str, Any], path: tuple[str, ...]) -> Any:
     return d
 
 
-def _tail_group(rec: dict[str, Any]) -> str | None:
-    groups = (rec.get("nc") or {}).get("groups") or {}
-    names = [g for g, v in groups.items() if isinstance(v, dict) and v.get("n_classes", 0) >= 2]
-    return names[-1] if names else None
-
-
 def run_summary(rec: dict[str, Any]) -> OrderedDict[str, float | None]:
     """Scalar summary of one epoch record: accuracies, NC measures, minority-collapse cosines."""
     out: OrderedDict[str, float | None] = OrderedDict()
