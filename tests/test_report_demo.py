@@ -65,7 +65,8 @@ def test_seli_reference_row():
     bal = seli_reference_row([5, 5, 5, 5], {"all": [0, 1, 2, 3]})
     assert bal["dist ETF (W)"] == pytest.approx(0, abs=1e-12)
     assert bal["all cos(w,w')"] == pytest.approx(-1 / 3)
-    # STEP k=10, R=10, n_min=1: minority classifier cosine 0.0334 (spec §1.5 table)
+    # STEP k=10, R=10, n_min=1: minority classifier cosine 0.0334 (Thrampoulidis et al.,
+    # arXiv:2208.05512, closed form of the STEP SELI; ncollapse.geometry.step_seli_closed_form)
     counts = [10] * 5 + [1] * 5
     row = seli_reference_row(counts, {"min": list(range(5, 10))})
     assert row["min cos(w,w')"] == pytest.approx(0.0334, abs=5e-5)
@@ -76,7 +77,9 @@ def test_html_report_and_cli(two_seeds, tmp_path, capsys):
     out, dirs = two_seeds
     page = write_html_report([("CE", d) for d in dirs], tmp_path / "r.html", title="t")
     text = page.read_text()
-    assert text.count("data:image/png;base64,") == 2 and "<table>" in text
+    # inline SVG charts (no PNGs, no scripts from elsewhere); measures as rows of one table
+    assert text.count('<svg class="chart"') >= 12 and '<table class="cmp">' in text
+    assert "<script src" not in text and '<th scope="row">NC1' in text
     assert cli_main(["report", str(out), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in res["rows"]] == ["ce"] and res["rows"][0]["n_runs"] == 2
@@ -102,4 +105,11 @@ def test_demo_end_to_end_on_digits(tmp_path, capsys):
     methods = [r["method"] for r in res["rows"]]
     assert methods == ["CE", "LDAM-DRW", "SETF (ETF + DR)", "SELI theory"]
     assert Path(res["report"]).is_file()
+    # the demo measures NC in a clean eval-mode pass by default, and the page says so
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert all(
+        json.loads((d / "metrics.jsonl").read_text().splitlines()[-1])["nc_pass"] == "eval"
+        for d in runs
+    )
+    assert "NC pass (eval), all methods:" in Path(res["report"]).read_text()
     assert all(r["overall acc"] is not None for r in res["rows"][:3])

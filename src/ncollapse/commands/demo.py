@@ -38,6 +38,13 @@ def register(sub) -> None:
     p.add_argument(
         "--limit-test", type=int, default=None, help="evaluate on the first N test images"
     )
+    p.add_argument(
+        "--nc-pass",
+        choices=["eval", "train"],
+        default="eval",
+        help="where NC is measured: eval = a clean pass over the training set in eval mode "
+        "(default, as the papers do); train = the training pass (BatchNorm in train mode)",
+    )
     add_json_flag(p)
     p.set_defaults(func=_demo)
 
@@ -89,7 +96,8 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     runs = []
     for label, fname in DEMO_METHODS:
-        overrides = [f"data.name={dataset}", f"run.out_dir={out / 'runs'}"]
+        overrides = [f"data.name={dataset}", f"run.out_dir={out / 'runs'}",
+                     f"train.nc_pass={args.nc_pass}"]  # fmt: skip
         if args.epochs:
             overrides.append(f"train.epochs={args.epochs}")
         if args.limit_test:

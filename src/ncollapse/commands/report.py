@@ -1,7 +1,7 @@
 """`ncollapse report RUN_DIR ... [--html OUT] [--markdown] [--json]`: compare finished runs.
 
 Runs with the same label (by default the run name without its timestamp, i.e. the recipe) are
-aggregated as mean ± std, so several seeds of one method form one row.
+aggregated as mean ± std, so several seeds of one method form one column of the table.
 """
 
 from __future__ import annotations

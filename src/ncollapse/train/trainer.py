@@ -544,6 +544,13 @@ class Trainer:
                     if stats is None:
                         stats = self._feature_pass()
                     rec["nc"] = self.nc_metrics(stats, sharded)
+                    if self.dist.is_main and rec["nc"]:  # Grams for the report, TensorBoard images
+                        from ncollapse.report.views import class_names, record_nc_views
+
+                        names = class_names(self.train_set, self.num_classes)
+                        record_nc_views(self.run_dir, self.tb, rec, stats,
+                                        self.model.head.classifier_weight(), names,
+                                        "train" if sharded else "eval")  # fmt: skip
                 rec["time_train_s"] = t_train
                 rec["time_epoch_s"] = time.perf_counter() - t0
                 self.history.append(to_jsonable(rec))
@@ -553,6 +560,10 @@ class Trainer:
                 if lines:
                     print(_epoch_line(rec, cfg.train.epochs), file=sys.stderr, flush=True)
                 barrier(self.dist)
+            if self.tb is not None and self.history and last == cfg.train.epochs:  # HParams view
+                from ncollapse.report.tensorboard import log_hparams
+
+                log_hparams(self.tb, cfg, self.history[-1])
         except RuntimeError as exc:
             lost = explain_failure(exc, self.dist, f"in epoch {epoch}")
             if lost is None:
