@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MINORITY_MARGIN", "NC1_COLLAPSED", "NC1_PARTIAL", "MeasureResult", "build_result"]
+__all__ = [
+    "MINORITY_MARGIN",
+    "NC1_COLLAPSED",
+    "NC1_PARTIAL",
+    "ROW_KEYS",
+    "MeasureResult",
+    "build_result",
+]
 
 #: NC1 = tr(Σ_W Σ_B†)/K below this reads "collapsed", below NC1_PARTIAL "partly collapsed".
 NC1_COLLAPSED = 0.1
@@ -149,6 +156,26 @@ def verdicts(d: dict) -> list[str]:
             f"from their class's mean center (0 = collapsed onto the frame)"
         )
     return lines
+
+
+#: Summary-row labels -> short keys for ``to_dict()["scalars"]`` and loggers.
+ROW_KEYS = {
+    "samples": "samples",
+    "accuracy": "accuracy",
+    "NC1 tr(Sw Sb+)/K": "nc1",
+    "within/between (vs train means)": "within_between",
+    "NC4 classifier = nearest mean": "nc4",
+    "nearest-train-mean accuracy": "ncc_accuracy",
+    "W Gram: distance to ETF": "dist_etf_W",
+    "W Gram: distance to SELI": "dist_seli_W",
+    "means Gram: distance to ETF": "dist_etf_M",
+    "means Gram: distance to SELI": "dist_seli_M",
+    "minority classifiers: mean cos": "minority_cos_W",
+    "minority means: mean cos": "minority_cos_M",
+    "|w| head/tail ratio": "w_norm_ratio",
+    "|mu| head/tail ratio": "mean_norm_ratio",
+    "NCMC NC_ave": "ncmc_nc_ave",
+}
 
 
 def _rows(d: dict) -> list[tuple]:
@@ -296,12 +323,23 @@ class MeasureResult:
                     for r in self.summary_rows()
                 },
                 "verdicts": self.verdicts,
+                "scalars": self.scalars(),
                 "train": self.train,
                 "test": self.test,
                 "heldout": self.heldout,
                 "theory": self.theory,
             }
         )
+
+    def scalars(self) -> dict[str, float]:
+        """Flat ``{"train/nc1": ..., "test/nc4": ...}`` of the measured summary values (for
+        loggers: Lightning, TensorBoard)."""
+        out = {}
+        for r in self.summary_rows():
+            for split, v in (("train", r[1]), ("test", r[2])):
+                if v is not None and np.isfinite(float(v)):
+                    out[f"{split}/{ROW_KEYS[r[0]]}"] = float(v)
+        return out
 
     def summary_rows(self) -> list[tuple]:
         return _rows(self._core())

@@ -300,7 +300,12 @@ class Trainer:
                 "num_classes": self.num_classes,
                 "in_channels": in_channels,
             }
-        ).to(self.device)
+        )
+        if cfg.model.pretrained:  # local file only (ncollapse.models.external)
+            from ncollapse.models.external import load_pretrained
+
+            load_pretrained(self.model.backbone, cfg.model.pretrained)
+        self.model = self.model.to(self.device)
         if cfg.train.channels_last and len(self.in_shape) == 3:
             self.model = self.model.to(memory_format=torch.channels_last)
         check_loss_head(cfg.loss.name, cfg.model.head)
