@@ -165,7 +165,8 @@ def _labels(y, device, name):
 
 
 class _Pass:
-    """Run the model over batches and hand ``(h, y, logits)`` (detached float32) to callbacks."""
+    """Run the model over batches and hand ``(h, y, logits)`` (detached, at least float32) to
+    callbacks."""
 
     def __init__(self, model, src: FeatureSource, device, *, no_grad, autocast, progress):
         self.model, self.src, self.device = model, src, device
@@ -198,12 +199,21 @@ class _Pass:
                     f"labels; pass one label per input"
                 )
             # .detach(): NCStats/SecondPass cannot take grad-requiring tensors yet (issue 13)
-            h = h.detach().float()
-            z = None if z is None else z.detach().float()
+            h = _full(h.detach())
+            z = None if z is None else _full(z.detach())
             callback(h, y, z)
             seen += 1
         if seen == 0:
             raise NCollapseError(f"{batches.name} yielded no batches; pass non-empty data")
+
+
+def _full(t):
+    """Half-precision outputs (autocast) to float32; float32/float64 stay as they are."""
+    import torch
+
+    return (
+        t.float() if t.dtype in (torch.float16, torch.bfloat16) or not t.is_floating_point() else t
+    )
 
 
 def _resolve_k(num_classes, src: FeatureSource, z) -> int:
@@ -310,7 +320,7 @@ def measure(
             state["stats"] = NCStats(K, h.shape[1], device=h.device, centers=centers, w0=w0)
         state["stats"].update(h, y, z)
         if state["cache"] is not None:
-            state["bytes"] += h.numel() * 4 + y.numel() * 8 + (0 if z is None else z.numel() * 4)
+            state["bytes"] += h.nbytes + y.nbytes + (0 if z is None else z.nbytes)
             if state["bytes"] <= cache_bytes:
                 state["cache"].append((h, y, z))
             else:
