@@ -230,7 +230,7 @@ def locate_features(model, *, layer: str | None = None, features=None) -> Featur
         lin = None if auto is None else auto.linear
         return FeatureSource(
             kind="callable",
-            description=f"features= callable {getattr(features, '__name__', type(features).__name__)}",
+            description=f"the features= callable {getattr(features, '__name__', type(features).__name__)}",
             fn=features,
             linear=lin,
         )

@@ -360,9 +360,11 @@ class MeasureResult:
 
         K = len(self.counts)
         t = Table(
-            title=f"neural collapse of {self.source} (K={K}, counts {int(self.counts.max())}.."
-            f"{int(self.counts.min())})",
+            title=f"neural collapse, K={K}, training counts {int(self.counts.max())}.."
+            f"{int(self.counts.min())}",
+            caption=f"features: {self.source}",
             title_justify="left",
+            caption_justify="left",
         )
         test = self.heldout is not None
         cols = ["measure", "train"] + (["test"] if test else []) + ["ETF", "SELI"]
@@ -384,8 +386,8 @@ class MeasureResult:
         from rich.console import Console
 
         buf = io.StringIO()
-        Console(file=buf, width=110, color_system=None, force_terminal=False).print(self)
-        return buf.getvalue().rstrip("\n")
+        Console(file=buf, width=110, color_system=None, force_terminal=False).print(self.table())
+        return buf.getvalue() + "\n".join(f"- {line}" for line in self.verdicts)
 
     def plot(self, path=None):
         """Three panels: measured classifier cosines (class means without a classifier), SELI's
@@ -403,7 +405,7 @@ class MeasureResult:
         what = "classifier rows w_c" if self.W is not None else "centred class means"
         seli = self.theory["seli"]
         pred = np.asarray(seli["cos_W"] if self.W is not None else seli["cos_M"])
-        fig, ax = plt.subplots(1, 3, figsize=(13, 4))
+        fig, ax = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
         for a, C, title in (
             (ax[0], cosine_matrix(rows), f"measured cosines: {what}"),
             (ax[1], pred, "SELI prediction, same counts"),
@@ -412,7 +414,7 @@ class MeasureResult:
             a.set_title(title, fontsize=9)
             a.set_xlabel("class")
             a.set_ylabel("class")
-        fig.colorbar(im, ax=ax[:2].tolist(), shrink=0.8)
+        fig.colorbar(im, ax=ax[1], shrink=0.85)
         n = self.counts.astype(float)
         order = np.argsort(-n, kind="stable")
         meas = np.linalg.norm(rows, axis=1)
