@@ -412,6 +412,13 @@ def test_ncmc_frame_is_measured():
     res = ncollapse.measure(m, (x, y), progress=False, verbose=False)
     assert "ncmc" in res.train and res.train["ncmc"]["NC_ave"] >= 0
     assert any(v.startswith("NCMC:") for v in res.verdicts)
+    from ncollapse.geometry import cos_rho
+
+    head = m.head
+    fr = res.theory["ncmc"]
+    assert fr["f_counts"] == head.f_counts.tolist() and fr["theta"] == head.theta
+    np.testing.assert_allclose(fr["cos_rho"], cos_rho(head.f_counts.numpy(), head.theta))
+    assert any(v.startswith("NCMC frame:") for v in res.verdicts)
     # independent: NCStats with the head's frame
     from ncollapse.methods import nc_frame
 

@@ -236,6 +236,24 @@ def _resolve_k(num_classes, src: FeatureSource, z) -> int:
     return int(K)
 
 
+def _ncmc_frame(src: FeatureSource) -> dict | None:
+    """The NCMC head's frame (per-class center counts, angle θ and the closed forms cos α_k, cos ρ_k
+    of NCMC, arXiv 2310.04600, Sec. 3) when the model has one, else None."""
+    head = src.head if src.kind == "ncollapse" else None
+    f, theta = getattr(head, "f_counts", None), getattr(head, "theta", None)
+    if f is None or theta is None:
+        return None
+    from ncollapse.geometry import cos_alpha, cos_rho
+
+    fk = np.asarray(f.detach().cpu() if hasattr(f, "detach") else f, dtype=np.int64)
+    return {
+        "f_counts": fk.tolist(),
+        "theta": float(theta),
+        "cos_alpha": cos_alpha(fk, float(theta)).tolist(),
+        "cos_rho": cos_rho(fk, float(theta)).tolist(),
+    }
+
+
 def _default_minority(counts: np.ndarray) -> list[int] | None:
     """The ⌈K/3⌉ (at least 2) classes with the fewest training samples; None when balanced."""
     if counts.max() == counts.min():
@@ -394,6 +412,7 @@ def measure(
         if test_stats.counts.min() > 0:
             test_res = compute_all(test_stats, W, b, groups=groups, minority=mino, mean=mean)
     return build_result(
+        frame=_ncmc_frame(src),
         source=src,
         stats=stats,
         W=W,

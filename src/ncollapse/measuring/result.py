@@ -155,6 +155,12 @@ def verdicts(d: dict) -> list[str]:
             f"NCMC: features lie at mean squared distance NC_ave = {_f(tr['ncmc']['NC_ave'], 3)} "
             f"from their class's mean center (0 = collapsed onto the frame)"
         )
+    if "ncmc" in th:
+        fr = th["ncmc"]
+        lines.append(
+            f"NCMC frame: {sum(fr['f_counts'])} centers (per class {fr['f_counts']}), "
+            f"theta = {fr['theta']:.3g}; cos(rho_k) = {_f(min(fr['cos_rho']))}..{_f(max(fr['cos_rho']))}"
+        )
     return lines
 
 
@@ -438,8 +444,10 @@ class MeasureResult:
         return fig
 
 
-def build_result(*, source, stats, W, b, counts, minority, train, test, heldout, mean):
+def build_result(*, source, stats, W, b, counts, minority, train, test, heldout, mean, frame=None):
     th = theory(counts, minority)
+    if frame is not None:
+        th["ncmc"] = frame
     d = {"train": train, "test": test, "heldout": heldout, "theory": th}
     return MeasureResult(
         source=source.description,
