@@ -430,3 +430,23 @@ def test_ncmc_frame_is_measured():
     assert res.train["ncmc"]["NC_ave"] == pytest.approx(
         compute_all(acc.snapshot())["ncmc"]["NC_ave"], rel=1e-9
     )
+
+
+def test_explicit_device_cpu():
+    x, y = _data()
+    m = _linear_model()
+    ref = ncollapse.measure(m, (x, y), progress=False, verbose=False)
+    for dev in ("cpu", torch.device("cpu")):
+        r = ncollapse.measure(m, (x, y), device=dev, progress=False, verbose=False)
+        assert r.train["nc1"]["nc1"] == ref.train["nc1"]["nc1"]
+
+
+@pytest.mark.gpu
+def test_cuda_device_and_model_moved_back():
+    x, y = _data()
+    m = _linear_model()
+    ref = ncollapse.measure(m, (x, y), progress=False, verbose=False)
+    r = ncollapse.measure(m, (x, y), test=(x, y), device="cuda", progress=False, verbose=False)
+    assert next(m.parameters()).device.type == "cpu"  # moved back
+    assert r.train["nc1"]["nc1"] == pytest.approx(ref.train["nc1"]["nc1"], rel=1e-5)
+    assert r.heldout["nc4"] == pytest.approx(ref.train["nc4"]["agreement"], abs=0.02)
