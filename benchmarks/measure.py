@@ -9,8 +9,8 @@ two bare forward passes ``measure`` needs (NC statistics, then NC4 / per-class N
 * ``measure(model, data)`` (default) -- the first pass's features (10,000 x 64 float32 = 2.6 MB)
   are cached, so the model runs once: reported against two bare passes and against one.
 
-Each timing is the best of ``repeat`` runs (1 at full size, ``BENCH_REPEAT`` to change), the cases
-interleaved so that a busy machine moves every side. Run: ``python benchmarks/run_all.py measure`` (``--quick``: N = 1,000).
+Each timing is the best of ``repeat`` runs (2 at full size, ``BENCH_REPEAT`` to change), the cases
+interleaved in palindromic order so that a busy machine moves every side alike. Run: ``python benchmarks/run_all.py measure`` (``--quick``: N = 1,000).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-FULL = dict(n=10_000, batch=500, repeat=int(os.environ.get("BENCH_REPEAT", "1")))
+FULL = dict(n=10_000, batch=500, repeat=int(os.environ.get("BENCH_REPEAT", "2")))
 QUICK = dict(n=1_000, batch=250, repeat=2)
 GOAL = 1.25
 
@@ -60,8 +60,11 @@ def run(quick: bool = False) -> dict:
     }
     bare(1)  # warm-up
     best = {k: float("inf") for k in cases}
-    for _ in range(cfg["repeat"]):
-        for k, fn in cases.items():
+    for rep in range(cfg["repeat"]):
+        # palindromic order (A B C D, D C B A, ...): a load that drifts during the run moves
+        # every case alike
+        for k in list(cases) if rep % 2 == 0 else list(cases)[::-1]:
+            fn = cases[k]
             t0 = time.perf_counter()
             fn()
             best[k] = min(best[k], time.perf_counter() - t0)
