@@ -327,6 +327,10 @@ def test_bad_batches_and_labels():
         ncollapse.measure(m, (x, y + 1), progress=False, verbose=False)
     with pytest.raises(NCollapseError, match="76 inputs but 75 labels"):
         ncollapse.measure(m, x, labels=y[:-1], progress=False, verbose=False)
+    with pytest.raises(NCollapseError, match="mean='median' is not valid"):
+        ncollapse.measure(m, (x, y), mean="median", progress=False, verbose=False)
+    with pytest.raises(NCollapseError, match="minority classes"):
+        ncollapse.measure(m, (x, y), minority=[0, 9], progress=False, verbose=False)
     with pytest.raises(NCollapseError, match="not a torch.nn.Module|must be a torch.nn.Module"):
         ncollapse.measure(lambda v: v, (x, y))
 

@@ -306,10 +306,10 @@ def measure(
     import torch
 
     from ncollapse.measuring.result import build_result
-    from ncollapse.metrics import NCStats, SecondPass, compute_all
-    from ncollapse.metrics.measures import _check_mean
+    from ncollapse.metrics import MEANS, NCStats, SecondPass, compute_all
 
-    _check_mean(mean)
+    if mean not in MEANS:
+        raise NCollapseError(f"mean={mean!r} is not valid; choose one of {', '.join(MEANS)}")
     src = locate_features(model, layer=layer, features=features)
     if verbose:
         print(f"ncollapse.measure: features = {src.description}", file=sys.stderr)
