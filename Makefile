@@ -16,7 +16,7 @@ $(STAMP)-$(DEPS_HASH):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q "$(TORCH_SPEC)"
-	@$(PY) -m pip install -q -e ".[data,tb,dev]"
+	@$(PY) -m pip install -q -e ".[data,tb,dev,torchmetrics,lightning]"
 	@$(MAKE) --no-print-directory data
 	@$(MAKE) --no-print-directory chromium
 	@rm -f $(STAMP)-* && touch $@

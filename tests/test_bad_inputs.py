@@ -212,7 +212,11 @@ CASES = [
         r"train.epochs is 2, not a section",
     ),
     Case("list-word", [*TRAIN, "sched.milestones=abc"], r"milestones='abc' must be a list"),
-    Case("config-missing", ["train", "{tmp}/nope.yaml"], r"nope.yaml.* is neither a file nor a packaged recipe"),
+    Case(
+        "config-missing",
+        ["train", "{tmp}/nope.yaml"],
+        r"nope.yaml.* is neither a file nor a packaged recipe",
+    ),
     Case("config-folder", ["train", "{tmp}"], r"is a folder; pass a YAML file"),
     Case("config-list", ["train", "{tmp}/l.yaml"], r"must hold a mapping", _write("l.yaml", "- 1")),
     Case("config-scalar", ["train", "{tmp}/l.yaml"], r"must hold a mapping", _write("l.yaml", "3")),
@@ -241,7 +245,9 @@ CASES = [
         r"CUDA is not available",
         skip=None if NO_CUDA else "CUDA present",
     ),
-    Case("profile-bogus", [*TRAIN, "data.profile=bogus"], r"unknown profile 'bogus' \(data.profile"),
+    Case(
+        "profile-bogus", [*TRAIN, "data.profile=bogus"], r"unknown profile 'bogus' \(data.profile"
+    ),
     Case("profile-exp-no-rho", [*TRAIN, "data.rho=null"], r"needs data.rho"),
     Case("optim-adam", [*TRAIN, "optim.name=adam"], r"optim.name='adam' is unknown; use sgd"),
     Case("groups-bogus", [*TRAIN, "eval.groups=bogus"], r"eval.groups='bogus' is unknown"),
@@ -407,7 +413,12 @@ CASES = [
         r"W has shape \(4, 5\), expected \(K, d\) with d = 6",
         _npz(H=H0, y=Y0, W=W0[:, :5]),
     ),
-    Case("metrics-W-few-rows", M, r"labels\[3\]=3 is out of range for num_classes=3", _npz(H=H0, y=Y0, W=W0[:3])),
+    Case(
+        "metrics-W-few-rows",
+        M,
+        r"labels\[3\]=3 is out of range for num_classes=3",
+        _npz(H=H0, y=Y0, W=W0[:3]),
+    ),
     Case("metrics-W-1d", M, r"W has shape \(6,\)", _npz(H=H0, y=Y0, W=W0[0])),
     Case(
         "metrics-minority-unknown",

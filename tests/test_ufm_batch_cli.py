@@ -11,6 +11,7 @@ import torch
 from ncollapse import geometry as geo
 from ncollapse.cli import main
 from ncollapse.errors import NCollapseError
+from ncollapse.reproduce import UFM_COMMANDS, run_reproduction
 from ncollapse.ufm import (
     CERidgeUFM,
     DeepLinearMSEUFM,
@@ -22,7 +23,6 @@ from ncollapse.ufm import (
     solve_ce_convex,
     solve_mse,
 )
-from ncollapse.reproduce import UFM_COMMANDS, run_reproduction
 
 
 def run_recipe(name, out_dir, **kw):

@@ -16,7 +16,8 @@ class groups               :func:`class_groups` -> :func:`ncollapse.groups.make_
                            (shot thresholds: :func:`ncollapse.groups.shot_thresholds`)
 NCMC center counts         :func:`ncollapse.geometry.center_counts` (via the ``multicenter``
                            head, which gets the training counts from :func:`model_spec`)
-model                      :func:`model_spec` -> :func:`ncollapse.models.build_model`
+model                      :func:`build_model`: :func:`model_spec` -> :func:`ncollapse.models.build_model`,
+                           plus ``model.pretrained`` weights from a local file
 loss, method, optimizer    :func:`build_loss`, :func:`build_method`, :func:`build_optimizer`
 NC measures                :func:`nc_measures` -> :func:`ncollapse.metrics.two_pass_measures`
                            (minority group: :func:`ncollapse.groups.default_minority`)
@@ -230,7 +231,9 @@ def model_spec(model_cfg, in_shape: Sequence[int], num_classes: int, counts) -> 
     ``in_features`` get the flattened input size, heads that need the training class counts
     (``multicenter`` in CAL mode: :func:`ncollapse.geometry.center_counts`) get ``counts``."""
     from ncollapse.models import BACKBONES, HEADS
+    from ncollapse.models.external import ensure_registered  # timm:NAME / torchvision:NAME
 
+    ensure_registered(model_cfg.backbone)
     in_shape = tuple(int(s) for s in in_shape)
     bb_args = dict(model_cfg.backbone_args)
     if "in_features" in BACKBONES.options(model_cfg.backbone):
@@ -244,6 +247,19 @@ def model_spec(model_cfg, in_shape: Sequence[int], num_classes: int, counts) -> 
         "num_classes": int(num_classes),
         "in_channels": in_shape[0] if len(in_shape) == 3 else 1,
     }
+
+
+def build_model(model_cfg, in_shape: Sequence[int], num_classes: int, counts):
+    """The model of the ``model`` section (:func:`model_spec`), with the backbone weights of
+    ``model.pretrained`` loaded from that local file when set (nothing is downloaded)."""
+    from ncollapse.models import build_model as _build
+
+    model = _build(model_spec(model_cfg, in_shape, num_classes, counts))
+    if getattr(model_cfg, "pretrained", None):
+        from ncollapse.models.external import load_pretrained
+
+        load_pretrained(model.backbone, model_cfg.pretrained)
+    return model
 
 
 def build_loss(loss_cfg, head_name: str, counts, model=None, device=None):

@@ -106,6 +106,7 @@ class ModelConfig:
     backbone_args: dict[str, Any] = field(default_factory=dict)
     head: str = "linear"
     head_args: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = None  # local weights file for the backbone (models/external.py)
 
 
 @dataclass

@@ -13,6 +13,14 @@ OPTIONAL = "optionally W (K x d), b (K), logits (N x K), centers (K x d), W0 (K 
 
 #: What every number the tables print means (shown by ``--help``; formulas in docs/metrics.md).
 LEGEND = {
+    "pinv_dropped": "directions of Σ_B (structural rank min(K−1, d)) the pseudo-inverse cut-off removed",
+    "pinv_max_dropped_ratio": "largest λ/λ_max among the dropped directions (> 1e-14: NC1 may read low)",
+    "unc3_dot_mean": "UNC3: mean over classes of ⟨w_c, μ̃_c⟩ (Wu & Papyan)",
+    "unc3_dot_var": "UNC3: variance over classes of ⟨w_c, μ̃_c⟩ (0 = uniform duality)",
+    "unc3_dot_cv": "UNC3: std/|mean| of ⟨w_c, μ̃_c⟩ over classes (scale-free)",
+    "unc3_cos_mean": "UNC3: mean over classes of cos(w_c, μ̃_c)",
+    "unc3_cos_var": "UNC3: variance over classes of cos(w_c, μ̃_c)",
+    "unc3_cos_cv": "UNC3: std/|mean| of cos(w_c, μ̃_c) over classes",
     "nc1": "tr(Σ_W Σ_B†)/K, within- over between-class variability (Papyan et al.)",
     "nc1_class_balanced": "mean over classes of the per-class NC1 (each class weighs the same)",
     "quotient": "tr(Σ_W)/tr(Σ_B) (Tirer et al.), Σ_W over samples",

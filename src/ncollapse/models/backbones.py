@@ -45,6 +45,9 @@ def register_backbone(name: str):
 def create_backbone(name: str, in_channels: int = 3, **kwargs) -> Backbone:
     """Build the backbone registered as ``name`` (unknown names/options raise NCollapseError)."""
     in_channels = check_int(in_channels, "in_channels", 1)
+    from ncollapse.models.external import ensure_registered  # timm:NAME / torchvision:NAME
+
+    ensure_registered(name)
     return BACKBONES.create(name, in_channels=in_channels, **kwargs)
 
 

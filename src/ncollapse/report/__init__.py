@@ -13,7 +13,6 @@ A *run* is a run directory written by the trainer (``metrics.jsonl``, ``config.y
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any

@@ -205,6 +205,18 @@ class Trainer:
         tr._resume_changes = {"overrides": list(overrides or []), "changes": changes}
         return tr
 
+    @classmethod
+    def load(cls, run_dir: str | Path, overrides: list[str] | None = None) -> Trainer:
+        """A run's trainer at its last checkpoint, for reading only (measure, evaluate, export):
+        no lock is taken and nothing in the folder is written, so a run still training elsewhere
+        can be measured. ``overrides`` may change what a resume may change (e.g. the device)."""
+        from ncollapse.train.checkpoint import load_checkpoint
+        from ncollapse.train.resume import resume_config
+
+        cfg, _ = resume_config(run_dir, overrides)
+        state = load_checkpoint(Path(run_dir) / CKPT_NAME)
+        return cls(cfg, run_dir=Path(run_dir), resume_state=state)
+
     def _setup_data(self) -> None:
         from ncollapse.data import make_train_loaders
 
@@ -249,11 +261,10 @@ class Trainer:
         self.groups = assembly.class_groups(self.counts, cfg.eval)
 
     def _setup_model(self) -> None:
-        from ncollapse.models import build_model
-
         cfg = self.cfg
-        spec = assembly.model_spec(cfg.model, self.in_shape, self.num_classes, self.counts)
-        self.model = build_model(spec).to(self.device)
+        self.model = assembly.build_model(
+            cfg.model, self.in_shape, self.num_classes, self.counts
+        ).to(self.device)
         if cfg.train.channels_last and len(self.in_shape) == 3:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = assembly.build_loss(
