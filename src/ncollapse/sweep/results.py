@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ncollapse.errors import NCollapseError
-from ncollapse.sweep.layout import DONE_NAME
+from ncollapse.sweep.layout import run_state
 from ncollapse.sweep.runner import RUNS_DIR, SWEEP_FILE
 
 PSEUDO_METRIC = "metric"  # a pivot axis that lists the measures themselves
@@ -110,7 +110,7 @@ def load_sweep(sweep_dir: str | Path, extra: list[str] | None = None) -> SweepTa
         g = groups.setdefault(r["group"], Group(dict(r["factors"]), [], 0))
         g.planned += 1
         run_dir = sweep_dir / RUNS_DIR / r["run_id"]
-        if not (run_dir / DONE_NAME).is_file():
+        if run_state(run_dir, r.get("epochs")) != "done":
             missing.append(r["run_id"])
             continue
         rec = final_record(run_dir)

@@ -80,7 +80,11 @@ def run_dir_of(spec: SweepSpec, run: SweepRun) -> Path:
 
 def plan(spec: SweepSpec) -> Plan:
     dirs = [run_dir_of(spec, r) for r in spec.runs]
-    return Plan(spec, dirs, [run_state(d) if d.is_dir() else "new" for d in dirs])
+    states = [
+        run_state(d, r.config.train.epochs) if d.is_dir() else "new"
+        for d, r in zip(dirs, spec.runs)
+    ]
+    return Plan(spec, dirs, states)
 
 
 def epochs_done(run_dir: Path) -> int:

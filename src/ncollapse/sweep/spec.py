@@ -62,6 +62,7 @@ class SweepRun:
             "group": self.group_hash,
             "recipe": self.recipe,
             "overrides": self.overrides,
+            "epochs": self.config.train.epochs,
         }
 
 

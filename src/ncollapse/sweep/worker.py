@@ -25,7 +25,12 @@ def run_one(run_dir: str | Path, threads: int | None = None) -> str:
     run_dir = Path(run_dir)
     lock = open(run_dir / ".lock", "w")  # noqa: SIM115 - held for the process lifetime
     fcntl.flock(lock, fcntl.LOCK_EX)
-    state = run_state(run_dir)
+    import yaml
+
+    epochs = ((yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("train") or {}).get(
+        "epochs"
+    )
+    state = run_state(run_dir, epochs)
     if state == "done":
         print("already finished; nothing to do", flush=True)
         return "done"
