@@ -216,3 +216,25 @@ def test_report_aggregates_over_seeds_and_pivots(local_sweep):
     assert md[2] == f"| digits_lt_ce | {want[0]} | {want[1]} |"
     bad = _cli("report", sweep, "--pivot", "rows=method,cell=few_acc", check=False)
     assert bad.returncode == 2 and "unknown measure 'few_acc'; measures: overall_acc" in bad.stderr
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path):
+    raw = {
+        "recipe": RECIPE,
+        "set": {**SET, "train.epochs": 1},
+        "runs": [{"name": "bad", "loss.name": "ldam"}, {"name": "good"}],
+        "seeds": [0, 1],
+    }
+    out = _cli(
+        "sweep",
+        _write(tmp_path, raw),
+        "--out",
+        tmp_path / "s",
+        "--workers",
+        1,
+        "--fail-fast",
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "0 run(s) done, 0 skipped, 1 failed" in out.stderr  # the rest never started
+    assert not list((tmp_path / "s" / "runs").glob("*/summary.json"))

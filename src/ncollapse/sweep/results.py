@@ -134,6 +134,10 @@ def load_sweep(sweep_dir: str | Path, extra: list[str] | None = None) -> SweepTa
         or len({json.dumps(g.factors.get(k), default=str) for g in groups.values()}) > 1
     ]
     kept = [g for g in groups.values() if g.run_ids]
+    if not kept:
+        raise NCollapseError(
+            f"{sweep_dir} has no finished runs yet; run `ncollapse sweep` on its spec first"
+        )
     return SweepTable(meta.get("name", sweep_dir.name), varying, metrics, kept, missing)
 
 

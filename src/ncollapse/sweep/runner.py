@@ -295,20 +295,31 @@ def _run_local(p: Plan, res: Resources, progress, fail_fast: bool, outcome: Swee
         finally:
             slots.put(gpu)
 
+    def stop_all(futures) -> None:
+        stop.set()
+        for f in futures:
+            f.cancel()
+        for proc in list(procs):
+            proc.terminate()
+
     with ThreadPoolExecutor(max_workers=res.workers, thread_name_prefix="sweep") as pool:
         futures = {pool.submit(task, i) for i in p.pending}
-        while futures:
-            finished, futures = wait(futures, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                if fut.cancelled():
-                    continue
-                i, rc, secs = fut.result()
-                if rc != 0 and fail_fast and not stop.is_set():
-                    stop.set()
-                    for f in futures:
-                        f.cancel()
-                    for proc in list(procs):
-                        proc.terminate()
+        try:
+            _drain(futures, stop, fail_fast, stop_all)
+        except BaseException:  # Ctrl-C: start nothing new, stop the running runs (they resume)
+            stop_all(futures)
+            raise
+
+
+def _drain(futures, stop, fail_fast, stop_all) -> None:
+    while futures:
+        finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            if fut.cancelled():
+                continue
+            _, rc, _ = fut.result()
+            if rc != 0 and fail_fast and not stop.is_set():
+                stop_all(futures)
 
 
 def _record(p: Plan, i: int, rc: int, secs: float, progress, outcome: SweepOutcome) -> None:
