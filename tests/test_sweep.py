@@ -17,6 +17,8 @@ import yaml
 
 from ncollapse.cli import main
 
+pytestmark = pytest.mark.slow  # about a minute on 2 idle cores (each run is a process)
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = str(REPO / "configs" / "digits_lt_ce.yaml")
 SET = {"train.epochs": 2, "model.backbone_args.width": 16, "run.tensorboard": False}

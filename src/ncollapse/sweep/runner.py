@@ -229,9 +229,14 @@ def log_tail(run_dir: Path, n: int = TAIL_LINES) -> str:
 
 
 def launch(
-    run_dir: str | Path, threads: int, gpu: str | None = None, procs: set | None = None
+    run_dir: str | Path,
+    threads: int,
+    gpu: str | None = None,
+    procs: set | None = None,
+    cwd: str | None = None,
 ) -> tuple[int, float]:
-    """Run the worker for ``run_dir`` in its own process, appending to ``run_dir/run.log``.
+    """Run the worker for ``run_dir`` in its own process, appending to ``run_dir/run.log``
+    (``cwd``: the working directory for relative data paths, if it exists here).
     Returns (exit code, seconds)."""
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
@@ -249,6 +254,7 @@ def launch(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=_child_env(threads, gpu),
+            cwd=cwd if cwd and os.path.isdir(cwd) else None,
         )
         if procs is not None:
             procs.add(proc)
@@ -332,9 +338,11 @@ def _record(p: Plan, i: int, rc: int, secs: float, progress, outcome: SweepOutco
         _report_failure(progress, run_id, rc, secs, p.dirs[i])
 
 
-def _ray_task(run_dir: str, threads: int) -> tuple[int, float]:
-    # Ray has set CUDA_VISIBLE_DEVICES for this task from its num_gpus; the child inherits it
-    return launch(run_dir, threads, None)
+def _ray_task(run_dir: str, threads: int, cwd: str) -> tuple[int, float]:
+    # Ray has set CUDA_VISIBLE_DEVICES for this task from its num_gpus; the child inherits it.
+    # Ray workers run in their own folder: start the run in the sweep's working directory
+    # (where relative data paths point) when this node has it.
+    return launch(run_dir, threads, None, cwd=cwd)
 
 
 def _run_ray(
@@ -380,7 +388,7 @@ def _run_ray(
         )
         refs = {}
         for i in p.pending:
-            refs[remote.remote(str(p.dirs[i].resolve()), res.threads)] = i
+            refs[remote.remote(str(p.dirs[i].resolve()), res.threads, os.getcwd())] = i
         # Ray decides when a task starts; count submitted tasks up to the cluster's slots
         waiting = list(refs)
         shown = 0
