@@ -53,6 +53,14 @@ def _records(sweep: Path) -> dict:
     return out
 
 
+def _have_ray() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def run(quick: bool = False) -> dict:
     epochs = 5 if quick else 20
     raw = _spec(epochs)
@@ -72,7 +80,20 @@ def run(quick: bool = False) -> dict:
                     + [f"optim.lr={lr}", f"train.seed={seed}", "train.progress=false"]
                     + [f"run.out_dir={tmp / 'seq'}", "--json"]
                 )
-        t_local = _timed(nc + ["sweep", str(spec), "--out", str(tmp / "local")])
+        # local and Ray alternate (L, R, L, R); the best of each counts, so a burst of load from
+        # other jobs on a shared machine does not decide the comparison
+        t_locals, t_rays = [], []
+        have_ray = _have_ray()
+        for rep in range(2):
+            t_locals.append(_timed(nc + ["sweep", str(spec), "--out", str(tmp / f"local{rep}")]))
+            if have_ray:
+                t_rays.append(
+                    _timed(
+                        nc
+                        + ["sweep", str(spec), "--out", str(tmp / f"ray{rep}"), "--executor", "ray"]
+                    )
+                )
+        t_local = min(t_locals)
         rows.append(
             {
                 "case": f"8 digits runs ({epochs} epochs): sequential `ncollapse train` vs "
@@ -83,9 +104,7 @@ def run(quick: bool = False) -> dict:
                 "ok": t_seq / t_local >= 1.8,
             }
         )
-        try:
-            import ray  # noqa: F401
-        except ImportError:
+        if not have_ray:
             rows.append(
                 {
                     "case": "ray vs local",
@@ -96,15 +115,16 @@ def run(quick: bool = False) -> dict:
                 }
             )
         else:
-            t_ray = _timed(
-                nc + ["sweep", str(spec), "--out", str(tmp / "ray"), "--executor", "ray"]
-            )
-            same = _records(tmp / "ray") == _records(tmp / "local")
+            t_ray = min(t_rays)
+            same = _records(tmp / "ray0") == _records(tmp / "local0")
             rows.append(
                 {
-                    "case": "same spec: `--executor ray` (local instance) vs local pool",
+                    "case": "same spec: `--executor ray` (local instance, started and stopped by "
+                    "the command) vs local pool; best of 2 each, alternating",
                     "value": round(t_ray / t_local - 1, 3),
-                    "unit": f"relative ({t_ray:.1f} s vs {t_local:.1f} s; identical results: {same})",
+                    "unit": f"relative ({t_ray:.1f} s vs {t_local:.1f} s; all: ray "
+                    f"{', '.join(f'{t:.1f}' for t in t_rays)}, local "
+                    f"{', '.join(f'{t:.1f}' for t in t_locals)}; identical results: {same})",
                     "goal": "within 15 %",
                     "ok": abs(t_ray / t_local - 1) <= 0.15 and same,
                 }

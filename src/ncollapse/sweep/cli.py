@@ -47,9 +47,10 @@ def report_sweep(args: argparse.Namespace) -> int:
     # default layout: one row per measure, one column per group (readable in a terminal)
     pv = parse_pivot(pivot, t) if pivot else Pivot(["metric"], list(t.factors), None)
     head, rows = pivot_rows(t, pv)
+    title = t.name if args.title == "ncollapse report" else args.title  # default: the sweep's name
     html_path = None
     if getattr(args, "html", None):
-        html_path = write_html(t, sweep_dir, args.html, title=args.title)
+        html_path = write_html(t, sweep_dir, args.html, title=title)
     if t.missing:
         print(
             f"note: {len(t.missing)} of the sweep's runs have no results yet (not finished)",
@@ -65,7 +66,6 @@ def report_sweep(args: argparse.Namespace) -> int:
     elif args.markdown:
         print(markdown(head, rows))
     else:
-        title = t.name if args.title == "ncollapse report" else args.title
         print_rich(head, rows, title + " (accuracies in %, mean ± std over seeds)")
         if html_path:
             print(f"report: {html_path}")
