@@ -372,8 +372,10 @@ def _run_ray(
         init_kw.update(
             num_cpus=res.workers * res.threads,
             num_gpus=len({s for s in res.gpu_slots if s is not None}),
-            runtime_env={"env_vars": {"PYTHONPATH": src}},
         )
+        # the local instance's workers inherit this environment: make them import this package
+        parts = [q for q in os.environ.get("PYTHONPATH", "").split(os.pathsep) if q and q != src]
+        os.environ["PYTHONPATH"] = os.pathsep.join([src, *parts])
     started_here = not ray.is_initialized()
     try:
         ray.init(**init_kw)
