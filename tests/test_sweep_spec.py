@@ -106,3 +106,20 @@ def test_bad_spec_cli_process_prints_no_traceback(tmp_path):
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
     assert "valid keys in 'loss': name, params" in out.stderr
+
+
+def test_shipped_sweep_specs_load():
+    files = sorted((REPO / "configs" / "sweeps").glob("*.yaml"))
+    assert files
+    for f in files:
+        spec = load_spec(f)
+        assert spec.runs
+    fm = load_spec(REPO / "configs" / "sweeps" / "fmnist_results.yaml")
+    assert len(fm.runs) == 15
+    assert {r.factors["method"] for r in fm.runs} == {
+        "CE",
+        "LDAM-DRW",
+        "SETF",
+        "CAL (NCMC)",
+        "AllNC (reconstr.)",
+    }
