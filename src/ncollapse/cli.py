@@ -16,7 +16,17 @@ from ncollapse.errors import NCollapseError
 
 # Subsystems whose commands are registered, in help order. A missing module is skipped so the CLI
 # stays usable while a subsystem is being built.
-COMMAND_MODULES = ["geometry", "metrics", "ufm", "data", "train", "report", "demo", "measure"]
+COMMAND_MODULES = [
+    "geometry",
+    "metrics",
+    "ufm",
+    "data",
+    "train",
+    "sweep",
+    "report",
+    "demo",
+    "measure",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

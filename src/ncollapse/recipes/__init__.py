@@ -8,7 +8,8 @@ a name means: an existing file wins over a packaged recipe of the same name.
 
 * ``*.yaml``: the demo and smoke recipes (Fashion-MNIST-LT CE / LDAM-DRW / SETF, digits);
 * ``methods/*.yaml``: NCMC (AL, CAL, Loss P), AllNC and BBN on Fashion-MNIST-LT;
-* ``methods/paper/*.yaml``: mirrors of the NCMC paper's CIFAR / SVHN / STL-10 settings.
+* ``methods/paper/*.yaml``: mirrors of the NCMC paper's CIFAR / SVHN / STL-10 settings;
+* ``sweeps/*.yaml``: sweep specs (``ncollapse sweep digits_demo``), not training recipes.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ __all__ = ["RECIPES_DIR", "recipe_names", "resolve_recipe"]
 RECIPES_DIR = Path(__file__).resolve().parent
 
 
+#: Folders of :data:`RECIPES_DIR` that hold something other than training recipes.
+NOT_RECIPES = ("sweeps",)
+
+
 def recipe_names() -> list[str]:
-    """Every packaged recipe, as a path relative to :data:`RECIPES_DIR` without ``.yaml``."""
-    return sorted(p.relative_to(RECIPES_DIR).with_suffix("").as_posix()
-                  for p in RECIPES_DIR.rglob("*.yaml"))  # fmt: skip
+    """Every packaged training recipe, as a path relative to :data:`RECIPES_DIR` without
+    ``.yaml`` (sweep specs under ``sweeps/`` are not recipes)."""
+    names = (p.relative_to(RECIPES_DIR).with_suffix("").as_posix()
+             for p in RECIPES_DIR.rglob("*.yaml"))  # fmt: skip
+    return sorted(n for n in names if n.split("/", 1)[0] not in NOT_RECIPES)
 
 
 def resolve_recipe(name: str | Path) -> Path:
