@@ -4,8 +4,12 @@ Importing this package registers:
 
 * heads ``multicenter`` (NCMC multi-center frame) and ``bilateral`` (BBN/GBBN two branches) in
   :mod:`ncollapse.models`;
-* losses ``ncmc_cosine`` (NCMC AL/CAL), ``loss_p`` (NCMC Loss P) and ``allnc`` (AllNC
-  reconstruction: base + HyCon + P2P) in :mod:`ncollapse.losses`;
+* heads ``rotated_etf`` (RBL reconstruction: a fixed simplex ETF under a learnable rotation);
+* losses ``ncmc_cosine`` (NCMC AL/CAL), ``loss_p`` (NCMC Loss P), ``allnc`` (AllNC
+  reconstruction: base + HyCon + P2P), ``arb`` (ARB-Loss) and ``kcl`` (in-batch KCL) in
+  :mod:`ncollapse.losses`;
+* decoupled classifier re-fitting (cRT, tau-normalisation, LWS) in
+  :mod:`ncollapse.methods.decoupled`;
 * methods ``standard`` and ``gbbn`` (:func:`create_method`).
 
 Trainer hooks (all optional attributes, looked up with ``getattr``):
@@ -31,6 +35,15 @@ from ncollapse.methods.base import (
     method_options,
     register_method,
     unwrap_model,
+)
+from ncollapse.methods.baselines import ARBLoss, KCLLoss, RotatedETFHead, arb_loss, kcl_loss
+from ncollapse.methods.decoupled import (
+    DecoupledClassifier,
+    decouple,
+    decoupled_logits,
+    fit_crt,
+    fit_lws,
+    tau_normalize,
 )
 from ncollapse.methods.gbbn import (
     GBBN,
@@ -67,6 +80,17 @@ def nc_frame(model):
 
 
 __all__ = [
+    "ARBLoss",
+    "DecoupledClassifier",
+    "KCLLoss",
+    "RotatedETFHead",
+    "arb_loss",
+    "decouple",
+    "decoupled_logits",
+    "fit_crt",
+    "fit_lws",
+    "kcl_loss",
+    "tau_normalize",
     "GBBN",
     "METHODS",
     "AllNCLoss",
