@@ -76,7 +76,7 @@ def _time_to(hist, thr):
 def run(quick: bool = False) -> dict:
     import torch
 
-    from ncollapse.ufm import CERidgeUFM, gradient_descent, lbfgs, solve_ce_convex
+    from ncollapse.ufm import CERidgeUFM, SolverOptions, gradient_descent, lbfgs, solve_ce_convex
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     grid, counts, lams = _grid(quick)
@@ -84,13 +84,14 @@ def run(quick: bool = False) -> dict:
     rows = []
 
     # --- factorised L-BFGS: batched vs sequential ------------------------------------------
+    # one SolverOptions for every solve of the comparison (per-problem seeds replaced below)
+    opts = SolverOptions(tol=TOL, seeds=np.arange(B), history=False)
+
     def batched_lbfgs():
-        return lbfgs(CERidgeUFM(counts, lams), tol=TOL, seeds=np.arange(B), history=False)
+        return lbfgs(CERidgeUFM(counts, lams), opts)
 
     def sequential_lbfgs():
-        return [
-            lbfgs(CERidgeUFM(counts[i], lams[i]), tol=TOL, seeds=i, history=False) for i in range(B)
-        ]
+        return [lbfgs(CERidgeUFM(counts[i], lams[i]), opts, seeds=i) for i in range(B)]
 
     # best of several runs: the machine is shared, so single timings are noisy
     sb = batched_lbfgs()
@@ -161,9 +162,7 @@ def run(quick: bool = False) -> dict:
     # --- time to normalised distance 1e-3 from the exact optimum -----------------------------
     ref_WW, ref_MM = cvx.WWt(), cvx.MtM()
     m = CERidgeUFM(counts, lams)
-    sol = lbfgs(
-        m, tol=TOL, seeds=np.arange(B), history_ratio=1.0, metrics_fn=_dist_fn(m, ref_WW, ref_MM)
-    )
+    sol = lbfgs(m, opts, history=True, history_ratio=1.0, metrics_fn=_dist_fn(m, ref_WW, ref_MM))
     t_l, frac_l = _time_to(sol.history, 1e-3)
     it_l = int(sol.history["iteration"][int(np.argmax(np.all(sol.history["dist_opt"] <= 1e-3, 1)))])
     fin = float(sol.history["dist_opt"][-1].max())
@@ -193,16 +192,16 @@ def run(quick: bool = False) -> dict:
     ]
     m = CERidgeUFM(counts, lams)
     gd_iters = 2000 if quick else 20000
-    gd = gradient_descent(
-        m,
+    gd_opts = SolverOptions(
+        solver="gd",
         lr=0.05,
         momentum=0.9,
         tol=TOL,
         max_iter=gd_iters,
         seeds=np.arange(B),
         history_ratio=1.02,
-        metrics_fn=_dist_fn(m, ref_WW, ref_MM),
     )
+    gd = gradient_descent(m, gd_opts, metrics_fn=_dist_fn(m, ref_WW, ref_MM))
     d = gd.history["dist_opt"]
     half = np.mean(d <= 1e-3, axis=1) >= 0.5
     t_half = float(gd.history["time_s"][int(np.argmax(half))]) if half.any() else float("nan")

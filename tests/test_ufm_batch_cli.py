@@ -22,7 +22,13 @@ from ncollapse.ufm import (
     solve_ce_convex,
     solve_mse,
 )
-from ncollapse.ufm.recipes import run_recipe
+from ncollapse.reproduce import UFM_COMMANDS, run_reproduction
+
+
+def run_recipe(name, out_dir, **kw):
+    """The recipe behind ``ncollapse ufm reproduce NAME`` (catalogue id ``NAME-ufm``)."""
+    return run_reproduction(UFM_COMMANDS[name], out_dir, **kw)
+
 
 COUNTS = np.stack([geo.step_counts(2, 2, R, 1) for R in (1, 3, 10)])
 LAMS = np.array([0.5, 0.05, 1e-3])

@@ -1,4 +1,4 @@
-"""CE-UFM with ridge (SELI): convex ground truth, factorised solvers, spec §5 items 7-11."""
+"""CE-UFM with ridge (SELI, arXiv 2208.05512): convex ground truth, factorised solvers."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from ncollapse import geometry as geo
+from ncollapse.geometry import zero_threshold
+from ncollapse.metrics import gram_distance
 from ncollapse.ufm import (
     CERidgeUFM,
     ce_geometry_stats,
     gradient_descent,
-    gram_distance,
     lbfgs,
     solve_ce,
     solve_ce_convex,
     sweep_ce,
-    zero_threshold,
 )
 from ncollapse.ufm.solvers import _Flat
 
@@ -38,7 +38,7 @@ def test_gram_distance_basics():
 
 
 def test_balanced_closed_form_item8():
-    """Spec §5 item 8: Xbar = log(k sqrt(n)/lam - (k-1)) P; ||X||_F 6.903 @1 and 26.31 @0.01."""
+    """Balanced closed form: Xbar = log(k sqrt(n)/lam - (k-1)) P; ||X||_F 6.903 @1, 26.31 @0.01."""
     k, n = 4, 5
     lams = np.array([1.0, 0.01])
     sol = solve_ce_convex([n] * k, lams)

@@ -1,4 +1,4 @@
-"""Deep-linear MSE UFM (Liu, spec §5 items 12-16) and NCMC Loss P (Cor. 3.7) numerics."""
+"""Deep-linear MSE UFM (Liu, arXiv 2411.17278) and NCMC Loss P (Yan et al. 2024, Cor. 3.7)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from ncollapse import geometry as geo
+from ncollapse.geometry import loss_p_features as ncmc_prediction
+from ncollapse.metrics import gram_cosines
 from ncollapse.ufm import (
     DeepLinearMSEUFM,
-    gram_cosines,
     lbfgs,
     mse_report,
     ncmc_frames,
-    ncmc_prediction,
     ncmc_report,
     solve_mse,
     solve_mse_global,

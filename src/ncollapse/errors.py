@@ -93,3 +93,64 @@ def check_finite(x, name: str) -> None:
             f"{name} has {len(bad)} NaN/inf value(s), first at index {tuple(bad[0].tolist())}; "
             f"check the model output (diverged training?) or drop those rows"
         )
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still allocate on the host (``MemAvailable`` on Linux).
+
+    Falls back to the physical memory size where ``/proc/meminfo`` is absent. A limit set with
+    the environment variable ``NCOLLAPSE_MAX_MEMORY`` (bytes) caps the result.
+    """
+    import os
+
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):  # pragma: no cover
+            avail = 2**63 - 1
+    cap = os.environ.get("NCOLLAPSE_MAX_MEMORY")
+    if cap:
+        try:
+            avail = min(avail, int(float(cap)))
+        except ValueError as exc:
+            raise NCollapseError(
+                f"NCOLLAPSE_MAX_MEMORY={cap!r} is not a number of bytes; unset it or pass e.g. 8e9"
+            ) from exc
+    return avail
+
+
+def format_bytes(nbytes: float) -> str:
+    """``1536 -> '1.5 KiB'`` (binary units, three significant digits)."""
+    x = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(x) < 1024 or unit == "PiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.3g} {unit}"
+        x /= 1024
+    return f"{x:.3g} PiB"  # pragma: no cover
+
+
+def check_memory(nbytes: float, what: str, fix: str, *, available: float | None = None) -> None:
+    """Refuse a request before allocating when it needs more memory than is available.
+
+    ``nbytes`` is the caller's estimate of the peak memory, ``what`` names the request (e.g.
+    "the CE-UFM with K=60000 classes") and ``fix`` says which option lowers it (e.g. "use fewer
+    classes or --features class"). ``available`` defaults to :func:`available_memory` (for a
+    GPU pass ``torch.cuda.mem_get_info()[0]``). The message reads ``<what> needs 1.2 TiB of
+    memory, more than the 30.1 GiB available; <fix>``.
+    """
+    need = float(nbytes)
+    have = float(available_memory() if available is None else available)
+    if need > have:
+        raise NCollapseError(
+            f"{what} needs {format_bytes(need)} of memory, more than the {format_bytes(have)} "
+            f"available; {fix}"
+        )

@@ -74,7 +74,13 @@ def register(subparsers) -> None:
     dl.add_argument("--layers", type=int, default=1, help="number of linear layers L >= 1")
     dl.add_argument("--lambda-w", type=float, default=5e-3, help="weight decay of each W_l")
     dl.add_argument("--lambda-h", type=float, default=5e-3, help="weight decay of the features H")
-    dl.add_argument("--no-bias", action="store_true", help="bias-free model (Dang et al. 2023)")
+    dl.add_argument(
+        "--bias",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="unregularised bias b (--no-bias: the bias-free model of Dang et al. 2023); default: "
+        "ncollapse.geometry.DEEP_LINEAR_BIAS, shared with 'ufm solve --model mse'",
+    )
     add_json_flag(dl)
     dl.set_defaults(func=_cmd_deep_linear)
 
@@ -219,7 +225,7 @@ def _cmd_deep_linear(args: argparse.Namespace) -> int:
         layers=args.layers,
         lambda_w=args.lambda_w,
         lambda_h=args.lambda_h,
-        bias=not args.no_bias,
+        **({} if args.bias is None else {"bias": args.bias}),
     )
     N = float(sol.counts.sum())
     res = sol.to_dict()

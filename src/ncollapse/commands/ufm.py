@@ -10,9 +10,16 @@ Readable tables by default, JSON with ``--json``. Bad input: one line ``error: .
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from ncollapse.errors import NCollapseError
+
+BIAS_HELP = (
+    "ce/mse: add an unregularised bias b (--no-bias: none). Default: ce without, mse with "
+    "(ncollapse.geometry.DEEP_LINEAR_BIAS, the same default as 'geometry deep-linear')"
+)
 
 
 def _parse_list(text, name: str, kind=float) -> list:
@@ -72,7 +79,7 @@ def register(subparsers) -> None:
     s.add_argument("--lambda-h", type=float, default=None, help="ridge on H (with --lambda-w)")
     s.add_argument("--lambda-b", type=float, default=None, help="ridge on the bias (default 0)")
     s.add_argument("--layers", type=int, default=None, help="mse only: number of layers L")
-    s.add_argument("--bias", action="store_true", help="ce/mse: add a bias b")
+    s.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None, help=BIAS_HELP)
     s.add_argument(
         "--no-global",
         action="store_true",
@@ -92,8 +99,13 @@ def register(subparsers) -> None:
     )
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--seed", type=int, default=0, help="init seed")
-    s.add_argument("--tol", type=float, default=None, help="gradient-norm tolerance")
-    s.add_argument("--max-iter", type=int, default=None)
+    s.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        help="gradient-norm tolerance >= 0 (default: lbfgs 1e-10, gd 1e-9, convex 1e-12)",
+    )
+    s.add_argument("--max-iter", type=int, default=None, help="iteration cap >= 1")
     s.add_argument("--lr", type=float, default=None, help="gd only: step size (default 0.05)")
     s.add_argument("--momentum", type=float, default=None, help="gd only: heavy ball (0.9)")
     add_json_flag(s)
@@ -112,7 +124,7 @@ def register(subparsers) -> None:
     w.add_argument("--layers", default=None, help="mse: comma-separated depths (default 1)")
     w.add_argument("--seeds", default="0", help="comma-separated init seeds")
     w.add_argument("--solver", choices=["lbfgs", "gd", "convex"], default="lbfgs")
-    w.add_argument("--bias", action="store_true")
+    w.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None, help=BIAS_HELP)
     w.add_argument(
         "--no-global",
         action="store_true",
@@ -120,12 +132,16 @@ def register(subparsers) -> None:
     )
     w.add_argument("--d", type=int, default=None)
     w.add_argument("--device", default="cpu")
-    w.add_argument("--tol", type=float, default=None)
-    w.add_argument("--max-iter", type=int, default=None)
+    w.add_argument("--tol", type=float, default=None, help="gradient-norm tolerance >= 0")
+    w.add_argument("--max-iter", type=int, default=None, help="iteration cap >= 1")
     add_json_flag(w)
     w.set_defaults(func=_cmd_sweep)
 
-    r = sub.add_parser("reproduce", help="run a reproduction recipe: seli, liu or ncmc")
+    r = sub.add_parser(
+        "reproduce",
+        help="run a reproduction recipe: seli, liu or ncmc (catalogue ids seli-ufm, liu-ufm, "
+        "ncmc-ufm in ncollapse.reproduce)",
+    )
     r.add_argument("recipe", choices=["seli", "liu", "ncmc"])
     r.add_argument("--out", default=None, help="output folder (default ./outputs/ufm/<recipe>)")
     r.add_argument("--quick", action="store_true", help="tiny grids (smoke test)")
@@ -141,13 +157,13 @@ def _check_flags(a) -> None:
         raise NCollapseError(f"--layers applies to --model mse only, not --model {m}")
     if a.no_global and m != "mse":
         raise NCollapseError(f"--no-global applies to --model mse only, not --model {m}")
-    if a.bias and m == "ncmc":
+    if a.bias is not None and m == "ncmc":
         raise NCollapseError("--bias does not apply to --model ncmc (Loss P has no bias)")
     if m != "ncmc" and (a.f is not None or a.theta is not None or a.al):
         raise NCollapseError(f"--f/--theta/--al apply to --model ncmc only, not --model {m}")
     if m == "ncmc" and (a.lambda_w is not None or a.lambda_b is not None):
         raise NCollapseError("--model ncmc has a fixed frame: give --lambda (the λ_H of Loss P)")
-    if a.lambda_b is not None and not a.bias:
+    if a.lambda_b is not None and not _bias(a):
         raise NCollapseError("--lambda-b needs --bias")
     if a.solver == "convex" and m != "ce":
         raise NCollapseError(f"--solver convex exists for --model ce only, not --model {m}")
@@ -155,53 +171,62 @@ def _check_flags(a) -> None:
         raise NCollapseError("--lr/--momentum apply to --solver gd only")
 
 
-def _common_kw(a):
-    return {
-        "device": a.device,
+def _bias(a) -> bool:
+    """--bias / --no-bias, else the model's library default (mse: DEEP_LINEAR_BIAS; ce: none)."""
+    if a.bias is not None:
+        return bool(a.bias)
+    if a.model == "mse":
+        from ncollapse.geometry import DEEP_LINEAR_BIAS
+
+        return DEEP_LINEAR_BIAS
+    return False
+
+
+def _options(a, **extra):
+    """The one SolverOptions of a command (validates --tol, --max-iter, --lr, --momentum)."""
+    from ncollapse.ufm import SolverOptions
+
+    kw = {
+        "solver": a.solver,
         "tol": a.tol,
         "max_iter": a.max_iter,
-        "progress": None,
+        "lr": getattr(a, "lr", None),
+        "momentum": getattr(a, "momentum", None),
     }
-
-
-def _solver_kw(a):
-    kw = _common_kw(a)
-    kw.update(features=a.features, seeds=a.seed, solver=a.solver, lr=a.lr, momentum=a.momentum)
-    return kw
+    kw.update(extra)
+    return SolverOptions.build(None, **kw)
 
 
 def _cmd_solve(a) -> int:
     from ncollapse import ufm
 
     _check_flags(a)
+    opts = _options(a, seeds=a.seed)
     counts = _counts(a.counts)
     lam = {"lam": a.lam, "lambda_w": a.lambda_w, "lambda_h": a.lambda_h}
+    model = {"d": a.d, "features": a.features, "device": a.device}
     if a.model == "ce":
-        sol = ufm.solve_ce(
-            counts, **lam, bias=a.bias, lambda_b=a.lambda_b or 0.0, d=a.d, **_solver_kw(a)
-        )
+        bias = {"bias": _bias(a), "lambda_b": a.lambda_b or 0.0}
+        sol = ufm.solve_ce(counts, **lam, **bias, **model, options=opts)
         ref = None
         if a.solver != "convex" and np.all(sol.model.lambda_eff > 0):
-            ref = ufm.solve_ce_convex(
-                counts, **lam, bias=a.bias, lambda_b=a.lambda_b or 0.0, device=a.device
-            )
+            ref = ufm.solve_ce_convex(counts, **lam, **bias, device=a.device)
         out = {"model": "ce", **ufm.ce_report(sol, 0, reference=ref)}
     elif a.model == "mse":
         L = 1 if a.layers is None else a.layers
         if a.solver == "lbfgs" and not a.no_global:
-            kw = _common_kw(a)
             sol = ufm.solve_mse_global(
-                counts, **lam, layers=L, bias=a.bias, d=a.d, features=a.features, seeds=a.seed, **kw
+                counts, **lam, layers=L, bias=_bias(a), **model, options=opts
             )
         else:
             sol = ufm.solve_mse(
                 counts,
                 **lam,
                 layers=L,
-                bias=a.bias,
+                bias=_bias(a),
                 lambda_b=a.lambda_b or 0.0,
-                d=a.d,
-                **_solver_kw(a),
+                **model,
+                options=opts,
             )
         out = {"model": "mse", **ufm.mse_report(sol, 0)}
     else:
@@ -212,9 +237,7 @@ def _cmd_solve(a) -> int:
             raise NCollapseError("--model ncmc needs --lambda (λ_H of Loss P), e.g. --lambda 1e-4")
         f = 3 if a.f is None else a.f
         th = 0.2 if a.theta is None else a.theta
-        sol = ufm.solve_ncmc(
-            counts, lh, f=f, theta=th, class_aware=not a.al, d=a.d, **_solver_kw(a)
-        )
+        sol = ufm.solve_ncmc(counts, lh, f=f, theta=th, class_aware=not a.al, **model, options=opts)
         out = {"model": "ncmc", **ufm.ncmc_report(sol, 0)}
     if a.json:
         from ncollapse.output import print_json
@@ -299,6 +322,7 @@ def _cmd_sweep(a) -> int:
 
     lambdas = _parse_list(a.lambdas, "--lambdas")
     seeds = _parse_list(a.seeds, "--seeds", kind=int)
+    opts = _options(a)
     if a.model == "ce":
         if a.counts_step is None:
             raise NCollapseError("--model ce sweeps STEP profiles: pass --counts-step K_MAJ,K_MIN")
@@ -315,12 +339,10 @@ def _cmd_sweep(a) -> int:
             Rs=_parse_list(a.R, "--R"),
             lambdas=lambdas,
             seeds=seeds,
-            solver=a.solver,
-            bias=a.bias,
+            bias=_bias(a),
             d=a.d,
             device=a.device,
-            tol=a.tol,
-            max_iter=a.max_iter,
+            options=opts,
         )
         cols = [
             "R",
@@ -348,14 +370,12 @@ def _cmd_sweep(a) -> int:
             _counts(a.counts),
             layers=layers,
             lambdas=lambdas,
-            bias=a.bias,
+            bias=_bias(a),
             seeds=seeds,
             d=a.d,
-            solver=a.solver,
             global_search=not a.no_global,
             device=a.device,
-            tol=a.tol,
-            max_iter=a.max_iter,
+            options=opts,
         )
         for r in rows:
             r["gram_rel"] = max(r["WWt_rel"], r["MtM_rel"], r["WM_rel"])
@@ -410,11 +430,11 @@ def _cmd_sweep(a) -> int:
 
 # ------------------------------------------------------------------------------- reproduce
 def _cmd_reproduce(a) -> int:
+    from ncollapse.reproduce import UFM_COMMANDS, run_reproduction
     from ncollapse.ufm.models import resolve_device
-    from ncollapse.ufm.recipes import run_recipe
 
     resolve_device(a.device)
-    summary = run_recipe(a.recipe, a.out, quick=a.quick, device=a.device)
+    summary = run_reproduction(UFM_COMMANDS[a.recipe], a.out, quick=a.quick, device=a.device)
     if a.json:
         from ncollapse.output import print_json
 

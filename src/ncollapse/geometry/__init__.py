@@ -3,7 +3,9 @@
 See docs/geometry.md for the formulas and conventions.
 """
 
+from ncollapse.geometry.ce_ridge import minority_collapse_threshold, zero_threshold
 from ncollapse.geometry.deep_linear import (
+    DEEP_LINEAR_BIAS,
     DeepLinearSolution,
     deep_linear_ufm,
     global_threshold,
@@ -12,6 +14,7 @@ from ncollapse.geometry.deep_linear import (
     stationary_threshold,
     y_hat,
 )
+from ncollapse.geometry.deep_linear_lambda import lambda_star
 from ncollapse.geometry.etf import (
     centering,
     etf_gram,
@@ -27,6 +30,7 @@ from ncollapse.geometry.multicenter import (
     cos_rho,
     multicenter_frame,
 )
+from ncollapse.geometry.ncmc_loss_p import loss_p_features
 from ncollapse.geometry.seli import (
     EIG_RTOL,
     SELIFactors,
@@ -41,6 +45,7 @@ from ncollapse.geometry.seli import (
 )
 
 __all__ = [
+    "DEEP_LINEAR_BIAS",
     "EIG_RTOL",
     "DeepLinearSolution",
     "MultiCenterFrame",
@@ -55,6 +60,9 @@ __all__ = [
     "etf_gram",
     "global_threshold",
     "helmert_basis",
+    "lambda_star",
+    "loss_p_features",
+    "minority_collapse_threshold",
     "multicenter_frame",
     "one_hot",
     "random_orthonormal",
@@ -69,4 +77,5 @@ __all__ = [
     "step_counts",
     "step_seli_closed_form",
     "y_hat",
+    "zero_threshold",
 ]

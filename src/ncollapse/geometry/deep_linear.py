@@ -28,7 +28,13 @@ import numpy as np
 from ncollapse.errors import NCollapseError, check_counts, check_positive
 from ncollapse.geometry._validate import check_int
 
+#: Whether the deep-linear MSE UFM has a bias unless told otherwise: Liu's L-extended UFM (arXiv
+#: 2411.17278) has one. The one default for ``deep_linear_ufm``, ``ufm.DeepLinearMSEUFM`` and the
+#: commands ``geometry deep-linear`` and ``ufm solve|sweep --model mse``.
+DEEP_LINEAR_BIAS = True
+
 __all__ = [
+    "DEEP_LINEAR_BIAS",
     "DeepLinearSolution",
     "deep_linear_ufm",
     "global_threshold",
@@ -212,10 +218,13 @@ def deep_linear_ufm(
     layers: int = 1,
     lambda_w: float = 5e-3,
     lambda_h: float = 5e-3,
-    bias: bool = True,
+    bias: bool = DEEP_LINEAR_BIAS,
 ) -> DeepLinearSolution:
     """Closed-form global minimizer of the L-layer deep-linear MSE UFM (see module docstring)."""
+    from ncollapse.geometry.class_memory import check_class_matrices
+
     n = check_counts(counts)
+    check_class_matrices(n.size, 12, "the deep-linear UFM minimizer")
     L = _check_layers(layers)
     lw = check_positive(lambda_w, "lambda_w")
     lh = check_positive(lambda_h, "lambda_h")

@@ -82,7 +82,10 @@ def sel_matrix(labels, k: int | None = None) -> np.ndarray:
 
 
 def _pdp_eig(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from ncollapse.geometry.class_memory import check_class_matrices
+
     k = n.size
+    check_class_matrices(k, 10, "the SELI geometry")
     P = centering(k)
     A = P @ np.diag(n.astype(float)) @ P
     evals, evecs = np.linalg.eigh((A + A.T) / 2)

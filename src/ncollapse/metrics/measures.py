@@ -43,6 +43,7 @@ __all__ = [
     "equiangularity",
     "equinorm",
     "global_mean",
+    "gram_cosines",
     "gram_distance",
     "logit_measures",
     "max_angle",
@@ -359,14 +360,37 @@ def mean_pairwise_cosine(rows: np.ndarray, idx: Sequence[int] | None = None) -> 
     return float(v.mean()) if v.size else float("nan")
 
 
-def gram_distance(G: np.ndarray, T: np.ndarray) -> float:
-    """``‖G/‖G‖_F − T/‖T‖_F‖_F`` (in [0, 2]; NaN when ``G = 0``)."""
+def gram_distance(G: np.ndarray, T: np.ndarray) -> float | np.ndarray:
+    """``‖G/‖G‖_F − T/‖T‖_F‖_F`` over the last two axes (in [0, 2]).
+
+    Zero-matrix rule (the one rule of the package): a matrix whose Frobenius norm is exactly 0
+    has no direction, so the distance is NaN (never 0 or 1). Leading axes broadcast (a batch
+    ``(B, K, K)`` against one ``(K, K)``); 2-D input returns a float, else an array.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = _unit_frobenius(G) - _unit_frobenius(T)
+        out = np.sqrt(np.sum(d * d, axis=(-2, -1)))
+    return float(out) if out.ndim == 0 else out
+
+
+def _unit_frobenius(A) -> np.ndarray:
+    """``A / ‖A‖_F`` over the last two axes (scaled first, so tiny matrices do not underflow);
+    NaN where ``A`` is exactly 0."""
+    A = np.asarray(A, dtype=float)
+    m = np.max(np.abs(A), axis=(-2, -1), keepdims=True)
+    B = A / np.where(m > 0, m, np.nan)
+    return B / np.sqrt(np.sum(B * B, axis=(-2, -1), keepdims=True))
+
+
+def gram_cosines(G: np.ndarray) -> np.ndarray:
+    """Cosines ``G_ij / sqrt(G_ii G_jj)`` from a Gram matrix ``G_ij = <v_i, v_j>`` (last two axes),
+    clipped to [-1, 1]; a zero vector (``G_ii <= 0``) gives NaN, as in :func:`cosine_matrix`."""
     G = np.asarray(G, dtype=float)
-    T = np.asarray(T, dtype=float)
-    g, t = np.linalg.norm(G), np.linalg.norm(T)
-    if g == 0 or t == 0:
-        return float("nan")
-    return float(np.linalg.norm(G / g - T / t))
+    r = np.sqrt(np.clip(np.diagonal(G, axis1=-2, axis2=-1), 0.0, None))
+    den = r[..., :, None] * r[..., None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        C = G / np.where(den > 0, den, np.nan)
+    return np.clip(C, -1.0, 1.0)
 
 
 def _nc2_rows(rows: np.ndarray) -> dict:

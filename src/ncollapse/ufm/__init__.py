@@ -1,4 +1,4 @@
-"""UFM laboratory: unconstrained-features models of SELI, Liu and NCMC, batched solvers, recipes.
+"""UFM laboratory: unconstrained-features models of SELI, Liu and NCMC, and their batched solvers.
 
 Models (:mod:`ncollapse.ufm.models`, torch float64, ``B`` problems stacked on a batch axis):
 :class:`CERidgeUFM` (sum-CE + ridge, optional bias), :class:`DeepLinearMSEUFM` (L layers, optional
@@ -6,9 +6,15 @@ unregularised bias), :class:`NCMCLossP` (Loss P with a fixed multi-center frame)
 
 Solvers: :func:`lbfgs` and :func:`gradient_descent` on the factorised problem (batched, per-problem
 masks and line searches), and :func:`solve_ce_convex` (exact class-level FISTA + singular-value
-soft-thresholding) as the CE ground truth. High-level helpers in :mod:`ncollapse.ufm.api`;
-reproduction recipes in :mod:`ncollapse.ufm.recipes` (``ncollapse ufm reproduce seli|liu|ncmc``).
-See docs/ufm.md.
+soft-thresholding) as the CE ground truth; how to solve is one :class:`SolverOptions`.
+High-level helpers (solve, compare with theory, sweep) in :mod:`ncollapse.ufm.api`.
+
+What lives elsewhere: the closed forms (``zero_threshold``, ``lambda_star``, NCMC Cor. 3.7
+``loss_p_features``) in :mod:`ncollapse.geometry`; Gram / cosine measures (``gram_distance``,
+``gram_cosines``, ``cosine_matrix``) in :mod:`ncollapse.metrics`; the reproduction recipes
+(``ncollapse ufm reproduce seli|liu|ncmc``) in :mod:`ncollapse.reproduce`. The old names
+``ufm.zero_threshold``, ``ufm.ncmc_prediction``, ``ufm.gram_distance``, ``ufm.gram_cosines`` and
+``ufm.cosine_matrix`` still resolve (with a ``DeprecationWarning``). See docs/ufm.md.
 """
 
 from ncollapse.ufm.api import (
@@ -19,7 +25,6 @@ from ncollapse.ufm.api import (
     mse_singular_values,
     mse_spectral_init,
     ncmc_frames,
-    ncmc_prediction,
     ncmc_report,
     solve_ce,
     solve_mse,
@@ -28,8 +33,7 @@ from ncollapse.ufm.api import (
     sweep_ce,
     sweep_mse,
 )
-from ncollapse.ufm.convex import ConvexCESolution, solve_ce_convex, zero_threshold
-from ncollapse.ufm.measures import block_stats, cosine_matrix, gram_cosines, gram_distance, psd_sqrt
+from ncollapse.ufm.convex import ConvexCESolution, solve_ce_convex
 from ncollapse.ufm.models import (
     BatchedUFM,
     CERidgeUFM,
@@ -37,7 +41,37 @@ from ncollapse.ufm.models import (
     NCMCLossP,
     resolve_device,
 )
-from ncollapse.ufm.solvers import UFMSolution, geometric_grid, gradient_descent, lbfgs, solve
+from ncollapse.ufm.solvers import (
+    SolverOptions,
+    UFMSolution,
+    geometric_grid,
+    gradient_descent,
+    lbfgs,
+    solve,
+)
+
+# old name -> (module, new name): moved out of ufm/ (issue 9); kept importable for a while
+_MOVED = {
+    "zero_threshold": ("ncollapse.geometry", "zero_threshold"),
+    "ncmc_prediction": ("ncollapse.geometry", "loss_p_features"),
+    "gram_distance": ("ncollapse.metrics", "gram_distance"),
+    "gram_cosines": ("ncollapse.metrics", "gram_cosines"),
+    "cosine_matrix": ("ncollapse.metrics", "cosine_matrix"),
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        mod, new = _MOVED[name]
+        warnings.warn(
+            f"ncollapse.ufm.{name} moved to {mod}.{new}", DeprecationWarning, stacklevel=2
+        )
+        return getattr(importlib.import_module(mod), new)
+    raise AttributeError(f"module 'ncollapse.ufm' has no attribute {name!r}")
+
 
 __all__ = [
     "BatchedUFM",
@@ -45,24 +79,19 @@ __all__ = [
     "ConvexCESolution",
     "DeepLinearMSEUFM",
     "NCMCLossP",
+    "SolverOptions",
     "UFMSolution",
-    "block_stats",
     "ce_geometry_stats",
     "ce_report",
-    "cosine_matrix",
     "geometric_grid",
     "gradient_descent",
-    "gram_cosines",
-    "gram_distance",
     "lbfgs",
     "mse_global_search",
     "mse_report",
     "mse_singular_values",
     "mse_spectral_init",
     "ncmc_frames",
-    "ncmc_prediction",
     "ncmc_report",
-    "psd_sqrt",
     "resolve_device",
     "solve",
     "solve_ce",
@@ -72,5 +101,4 @@ __all__ = [
     "solve_ncmc",
     "sweep_ce",
     "sweep_mse",
-    "zero_threshold",
 ]

@@ -6,38 +6,31 @@
 * :func:`sweep_ce` and :func:`sweep_mse` solve a whole grid (lambda x R x seeds, or
   lambda x layers) as ONE batched problem per shape and return one row per problem.
 
+How to solve is one :class:`~ncollapse.ufm.solvers.SolverOptions` (``options=``); the old
+keywords (``solver=``, ``tol=``, ``max_iter=``, ``lr=``, ``momentum=``, ``seeds=``,
+``init_scale=``, ``progress=``) still work and override its fields.
+
 Conventions: class-level Grams ``W W^T``, ``M^T M`` (uncentred means), ``W M`` (columns =
-classes); distances are :func:`~ncollapse.ufm.measures.gram_distance` (Frobenius distance of
-Frobenius-normalised matrices).
+classes); distances are :func:`ncollapse.metrics.gram_distance` (Frobenius distance of
+Frobenius-normalised matrices; NaN for a zero matrix). Closed forms come from
+:mod:`ncollapse.geometry` (SELI Grams, ``zero_threshold``, ``deep_linear_ufm``,
+``loss_p_features``).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from ncollapse import geometry as geo
 from ncollapse.errors import NCollapseError, check_counts
+from ncollapse.geometry import DEEP_LINEAR_BIAS
+from ncollapse.metrics import gram_cosines, gram_distance
 
-from .convex import ConvexCESolution, solve_ce_convex, zero_threshold
-from .measures import block_stats, gram_cosines, gram_distance
+from .convex import ConvexCESolution, solve_ce_convex
 from .models import CERidgeUFM, DeepLinearMSEUFM, NCMCLossP
-from .solvers import UFMSolution, default_tol, solve
-
-SOLVERS = ("lbfgs", "gd", "convex")
-
-
-def _solver_kw(solver, tol, max_iter, lr, momentum, seeds, progress, init_scale):
-    kw = {"tol": default_tol(solver) if tol is None else tol, "seeds": seeds, "progress": progress}
-    if max_iter is not None:
-        kw["max_iter"] = int(max_iter)
-    if init_scale is not None:
-        kw["init_scale"] = float(init_scale)
-    if solver == "gd":
-        kw["lr"] = 0.05 if lr is None else float(lr)
-        kw["momentum"] = 0.9 if momentum is None else float(momentum)
-    elif lr is not None or momentum is not None:
-        raise NCollapseError(f"lr/momentum apply to solver='gd' only, not {solver!r}")
-    return kw
+from .solvers import SolverOptions, UFMSolution, solve
 
 
 # --------------------------------------------------------------------------------------- CE
@@ -50,36 +43,34 @@ def solve_ce(
     bias: bool = False,
     lambda_b=0.0,
     d: int | None = None,
-    solver: str = "lbfgs",
     features: str = "class",
     device=None,
-    seeds=0,
-    tol: float | None = None,
-    max_iter: int | None = None,
-    lr: float | None = None,
-    momentum: float | None = None,
-    init_scale: float | None = None,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> UFMSolution | ConvexCESolution:
-    """Solve CE-UFM problem(s) (batched over lambda / counts rows) with ``solver``.
+    """Solve CE-UFM problem(s) (batched over lambda / counts rows) with ``options.solver``.
 
     ``solver="convex"`` returns the exact class-level optimum (:class:`ConvexCESolution`);
     "lbfgs" / "gd" solve the factorised ``(W, H, b)`` problem (:class:`UFMSolution`).
+    ``solver_kw``: :class:`SolverOptions` fields overriding ``options``.
     """
-    if solver not in SOLVERS:
-        raise NCollapseError(f"solver={solver!r} is not one of {', '.join(SOLVERS)}")
-    if solver == "convex":
+    opts = SolverOptions.build(options, **solver_kw)
+    if opts.solver == "convex":
         if features != "class":
             raise NCollapseError("solver='convex' is class-level; drop features='sample'")
-        if lr is not None or momentum is not None:
-            raise NCollapseError("lr/momentum apply to solver='gd' only")
         if d is not None:
             CERidgeUFM(counts, lam, lambda_w=lambda_w, lambda_h=lambda_h, d=d)  # validates d
-        kw = {"tol": 1e-12 if tol is None else tol, "device": device, "progress": progress}
-        if max_iter is not None:
-            kw["max_iter"] = int(max_iter)
         return solve_ce_convex(
-            counts, lam, lambda_w=lambda_w, lambda_h=lambda_h, bias=bias, lambda_b=lambda_b, **kw
+            counts,
+            lam,
+            lambda_w=lambda_w,
+            lambda_h=lambda_h,
+            bias=bias,
+            lambda_b=lambda_b,
+            tol=opts.tol_value,
+            max_iter=opts.max_iter_value,
+            device=device,
+            progress=opts.progress,
         )
     model = CERidgeUFM(
         counts,
@@ -92,11 +83,37 @@ def solve_ce(
         features=features,
         device=device,
     )
-    return solve(
-        model,
-        solver,
-        **_solver_kw(solver, tol, max_iter, lr, momentum, seeds, progress, init_scale),
-    )
+    return solve(model, opts)
+
+
+def _block_stats(gram, minority) -> dict:
+    """Norm ratio and within/between-block cosines from one Gram matrix (unsquared norms).
+
+    ``minority`` is a boolean mask over classes. Returns ``ratio_maj_min`` = mean ||v_maj|| /
+    mean ||v_min||, ``cos_min_min``, ``cos_maj_maj``, ``cos_maj_min`` (averages over pairs; ``nan``
+    when a block has fewer than two classes or a vector is zero). Cosines:
+    :func:`ncollapse.metrics.gram_cosines`.
+    """
+    g = np.asarray(gram, dtype=np.float64)
+    mino = np.asarray(minority, dtype=bool)
+    maj = ~mino
+    norms = np.sqrt(np.clip(np.diag(g), 0, None))
+    cos = gram_cosines(g)
+
+    def _pairs(ma, mb, same):
+        sub = cos[np.ix_(ma, mb)]
+        vals = sub[np.triu_indices(sub.shape[0], 1)] if same else sub.ravel()
+        return float(np.mean(vals)) if vals.size else float("nan")
+
+    mmin = float(np.mean(norms[mino])) if mino.any() else float("nan")
+    mmaj = float(np.mean(norms[maj])) if maj.any() else float("nan")
+    ratio = mmaj / mmin if mmin > 0 else float("inf")
+    return {
+        "ratio_maj_min": ratio,
+        "cos_min_min": _pairs(mino, mino, True),
+        "cos_maj_maj": _pairs(maj, maj, True),
+        "cos_maj_min": _pairs(maj, mino, False),
+    }
 
 
 def _minority_mask(counts: np.ndarray) -> np.ndarray | None:
@@ -156,7 +173,7 @@ def ce_geometry_stats(WWt, MtM, WM, counts) -> dict:
     mino = _minority_mask(n)
     if mino is not None:
         for tag, G in (("w", WWt), ("mu", MtM)):
-            bs = block_stats(G, mino)
+            bs = _block_stats(G, mino)
             out[f"ratio_{tag}"] = bs["ratio_maj_min"]
             for key in ("min_min", "maj_maj", "maj_min"):
                 out[f"cos_{tag}_{key}"] = bs[f"cos_{key}"]
@@ -183,7 +200,7 @@ def ce_report(sol, i: int = 0, reference: ConvexCESolution | None = None) -> dic
     else:
         out["lambda_eff"] = float(sol.lam[i])
         out["bias"] = sol.bias
-    out["zero_threshold"] = zero_threshold(counts, bias=bool(out.get("bias", False)))
+    out["zero_threshold"] = geo.zero_threshold(counts, bias=bool(out.get("bias", False)))
     out["geometry"] = ce_geometry_stats(WWt, MtM, WM, counts)
     out["WWt"], out["MtM"], out["WM"], out["b"] = WWt, MtM, WM, b
     if reference is not None:
@@ -204,28 +221,22 @@ def solve_mse(
     lambda_w=None,
     lambda_h=None,
     layers: int = 1,
-    bias: bool = False,
+    bias: bool = DEEP_LINEAR_BIAS,
     lambda_b=0.0,
     d: int | None = None,
-    solver: str = "lbfgs",
     features: str = "class",
     device=None,
-    seeds=0,
-    tol: float | None = None,
-    max_iter: int | None = None,
-    lr: float | None = None,
-    momentum: float | None = None,
-    init_scale: float | None = None,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> UFMSolution:
-    """Solve deep-linear MSE UFM problem(s) (batched over lambda / counts rows)."""
-    if solver == "convex":
+    """Solve deep-linear MSE UFM problem(s) (batched over lambda / counts rows); one descent run
+    per problem (:func:`solve_mse_global` for the global minimiser when ``L >= 2``)."""
+    opts = SolverOptions.build(options, **solver_kw)
+    if opts.solver == "convex":
         raise NCollapseError(
             "solver='convex' exists for --model ce only; the MSE model has a closed form "
             "(ncollapse.geometry.deep_linear_ufm); use lbfgs or gd"
         )
-    if solver not in SOLVERS:
-        raise NCollapseError(f"solver={solver!r} is not one of lbfgs, gd")
     model = DeepLinearMSEUFM(
         counts,
         lam,
@@ -238,25 +249,18 @@ def solve_mse(
         features=features,
         device=device,
     )
-    return solve(
-        model,
-        solver,
-        **_solver_kw(solver, tol, max_iter, lr, momentum, seeds, progress, init_scale),
-    )
+    return solve(model, opts)
 
 
 def mse_global_search(
-    sol: UFMSolution,
-    *,
-    tol: float | None = None,
-    max_iter: int | None = None,
-    progress: bool | None = None,
+    sol: UFMSolution, options: SolverOptions | None = None, **solver_kw
 ) -> UFMSolution:
     """Rank-deflation restarts: the global minimiser of deep-linear MSE problems (L >= 2).
 
     For ``L >= 2`` the origin of every singular direction is a local minimum and, for
     ``sigma_stat < sigma_i < sigma*``, a non-zero local minimum coexists with the global ``t_i = 0``
-    (spec §2.2(3)), so one descent run can stop in either. From a solution ``sol`` (ideally
+    (Liu, arXiv 2411.17278; the scalar problem per singular value), so one descent run can stop in
+    either. From a solution ``sol`` (ideally
     started from a large init, so all directions above ``sigma_stat`` are on), this restarts every
     problem ``K + 1`` times with only the top-``r`` feature directions kept (``r = 0..K``):
     ``Pi_r`` projects onto the top-``r`` left singular vectors of ``M D`` and ``W_1 <- W_1 Pi_r``,
@@ -279,10 +283,9 @@ def mse_global_search(
         init["G"][j] = Pi @ init["G"][j]
         init["W1"][j] = init["W1"][j] @ Pi
     big = m.take(idx)
-    kw = {"tol": default_tol("lbfgs") if tol is None else tol, "progress": progress}
-    if max_iter is not None:
-        kw["max_iter"] = int(max_iter)
-    res = solve(big, "lbfgs", init=init, history=False, **kw)
+    opts = SolverOptions.build(options, **solver_kw)
+    opts = replace(opts, solver="lbfgs", history=False, lr=None, momentum=None)
+    res = solve(big, opts, init=init)
     obj = res.objective.reshape(B, R1)
     best = np.argmin(obj, axis=1)
     out = res.take(np.arange(B) * R1 + best)
@@ -334,15 +337,12 @@ def solve_mse_global(
     lambda_w=None,
     lambda_h=None,
     layers: int = 1,
-    bias: bool = False,
+    bias: bool = DEEP_LINEAR_BIAS,
     d: int | None = None,
     features: str = "class",
     device=None,
-    seeds=0,
-    tol: float | None = None,
-    max_iter: int | None = None,
-    init_scale: float = 1.0,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> UFMSolution:
     """Global minimiser of deep-linear MSE UFMs by multi-start + rank deflation (all batched).
 
@@ -351,8 +351,17 @@ def solve_mse_global(
     :func:`mse_global_search` restarts both with every top-``r`` truncation; the lowest objective
     wins. ``info["start"]`` is 0 (random) or 1 (spectral), ``info["rank"]`` the kept rank and
     ``info["random_start_ok"]`` whether the plain random-start run already had the winning
-    objective (to 1e-10 relative).
+    objective (to 1e-10 relative). Always L-BFGS; ``options.init_scale`` defaults to 1.0 here.
     """
+    opts = SolverOptions.build(options, **solver_kw)
+    if opts.solver != "lbfgs":
+        raise NCollapseError(
+            f"the global search uses L-BFGS, not solver={opts.solver!r}; pass solver='lbfgs' "
+            "(or --no-global for one descent run with another solver)"
+        )
+    init_scale = 1.0 if opts.init_scale is None else opts.init_scale
+    seeds = opts.seeds
+    opts = SolverOptions.build(opts, history=False)
     model = DeepLinearMSEUFM(
         counts,
         lam,
@@ -371,11 +380,8 @@ def solve_mse_global(
     rnd = {k: v.cpu().numpy() for k, v in model.init_params(seeds).items()}
     spec = mse_spectral_init(model)
     init = {k: np.stack([rnd[k], spec[k]], axis=1).reshape(2 * B, *rnd[k].shape[1:]) for k in rnd}
-    kw = {"tol": default_tol("lbfgs") if tol is None else tol, "progress": progress}
-    if max_iter is not None:
-        kw["max_iter"] = int(max_iter)
-    sol0 = solve(big, "lbfgs", init=init, history=False, **kw)
-    sol1 = mse_global_search(sol0, tol=tol, max_iter=max_iter, progress=progress)
+    sol0 = solve(big, opts, init=init)
+    sol1 = mse_global_search(sol0, opts)
     obj = sol1.objective.reshape(B, 2)
     start = np.argmin(obj, axis=1)
     out = sol1.take(np.arange(B) * 2 + start)
@@ -409,7 +415,7 @@ def mse_report(sol: UFMSolution, i: int = 0) -> dict:
     """Solution ``i`` against :func:`ncollapse.geometry.deep_linear_ufm` (relative errors).
 
     The global objective is ``sum_i [(t_i - sigma_i)^2/(2N) + ((L+1)/2) c t_i^{2/(L+1)}]`` (the
-    per-direction scalar problems of spec §2.2(3)); ``at_global_minimum`` is False when the
+    per-direction scalar problems of Liu's model, arXiv 2411.17278); ``at_global_minimum`` is False when the
     solver stopped in a local minimum (``objective_rel_gap > 1e-9``; try solve_mse_global).
     """
     m = sol.model
@@ -458,21 +464,6 @@ def ncmc_frames(counts, f: int, theta, *, class_aware: bool = True, d: int | Non
     return [geo.multicenter_frame(fk, dd, float(th), seed) for th in thetas]
 
 
-def ncmc_prediction(frame, counts, lambda_h) -> dict:
-    """Cor. 3.7: ``h_k = f_k wbar^(k) / (f_k cos^2 alpha_k + lambda_H S)``, ``S = sum f_k n_k``."""
-    fk = np.asarray(frame.f_counts, float)
-    n = np.asarray(counts, float)
-    S = float((fk * n).sum())
-    ca = np.asarray(frame.cos_alpha, float)
-    scale = fk / (fk * ca**2 + lambda_h * S)
-    return {
-        "S": S,
-        "h": (frame.mean_centers * scale[:, None]).T,  # (d, K)
-        "h_norms": fk * ca / (fk * ca**2 + lambda_h * S),
-        "cos_rho": np.asarray(frame.cos_rho, float),
-    }
-
-
 def solve_ncmc(
     counts,
     lambda_h,
@@ -483,28 +474,19 @@ def solve_ncmc(
     frames=None,
     d: int | None = None,
     frame_seed=0,
-    solver: str = "lbfgs",
     features: str = "class",
     device=None,
-    seeds=0,
-    tol: float | None = None,
-    max_iter: int | None = None,
-    lr: float | None = None,
-    momentum: float | None = None,
-    init_scale: float | None = None,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> UFMSolution:
     """Solve NCMC Loss P problems with fixed frames (one per theta, or ``frames`` given)."""
-    if solver == "convex":
+    opts = SolverOptions.build(options, **solver_kw)
+    if opts.solver == "convex":
         raise NCollapseError("solver='convex' exists for --model ce only; use lbfgs or gd")
     if frames is None:
         frames = ncmc_frames(counts, f, theta, class_aware=class_aware, d=d, seed=frame_seed)
     model = NCMCLossP(counts, frames, lambda_h, features=features, device=device)
-    return solve(
-        model,
-        solver,
-        **_solver_kw(solver, tol, max_iter, lr, momentum, seeds, progress, init_scale),
-    )
+    return solve(model, opts)
 
 
 def ncmc_report(sol: UFMSolution, i: int = 0) -> dict:
@@ -512,7 +494,7 @@ def ncmc_report(sol: UFMSolution, i: int = 0) -> dict:
     m = sol.model
     fr = m.frames[i]
     counts = m.counts_np[i]
-    pred = ncmc_prediction(fr, counts, m.lambda_h_np[i])
+    pred = geo.loss_p_features(fr, counts, m.lambda_h_np[i])
     M = sol.extracted["M"][i]  # (d, K)
     h_norms = np.linalg.norm(M, axis=0)
     wbar = fr.mean_centers
@@ -550,40 +532,28 @@ def sweep_ce(
     Rs=(1,),
     lambdas=(0.1,),
     seeds=(0,),
-    solver: str = "lbfgs",
     bias: bool = False,
     d: int | None = None,
     device=None,
-    tol: float | None = None,
-    max_iter: int | None = None,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> list[dict]:
     """Solve the grid R x lambda x seed of STEP CE-UFMs as ONE batched problem; one row each.
 
     All problems share ``K = k_maj + k_min``, so the class-level models stack directly
     (different N are handled by the class-level reduction). ``solver="convex"`` ignores seeds.
     """
+    opts = SolverOptions.build(options, **solver_kw)
     Rs = [float(r) for r in Rs]
     lambdas = [float(x) for x in lambdas]
-    seeds = [int(s) for s in ([0] if solver == "convex" else seeds)]
+    seeds = [int(s) for s in ([0] if opts.solver == "convex" else seeds)]
     grid = [(R, lam, s) for R in Rs for lam in lambdas for s in seeds]
     if not grid:
         raise NCollapseError("the sweep grid is empty; give at least one R and one lambda")
     counts = np.stack([geo.step_counts(k_maj, k_min, R, n_min) for R, _, _ in grid])
     lam = np.array([g[1] for g in grid])
     sd = np.array([g[2] for g in grid])
-    sol = solve_ce(
-        counts,
-        lam,
-        bias=bias,
-        d=d,
-        solver=solver,
-        device=device,
-        seeds=sd,
-        tol=tol,
-        max_iter=max_iter,
-        progress=progress,
-    )
+    sol = solve_ce(counts, lam, bias=bias, d=d, device=device, options=opts, seeds=sd)
     WWt, MtM, WM = sol.WWt(), sol.MtM(), sol.WM()
     rows = []
     for i, (R, lmb, s) in enumerate(grid):
@@ -609,21 +579,22 @@ def sweep_mse(
     *,
     layers=(1,),
     lambdas=(5e-3,),
-    bias: bool = False,
+    bias: bool = DEEP_LINEAR_BIAS,
     seeds=(0,),
     d: int | None = None,
-    solver: str = "lbfgs",
     global_search: bool = True,
     device=None,
-    tol: float | None = None,
-    max_iter: int | None = None,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver_kw,
 ) -> list[dict]:
     """Grid lambda x seed for each depth L (one batched solve per L, since the parameter shapes
     differ with L); one row per problem with the errors against the closed form.
 
     ``global_search=True`` (default) uses :func:`solve_mse_global` (L-BFGS only); otherwise one
     descent run per problem, which can stop in a local minimum for L >= 2."""
+    opts = SolverOptions.build(options, **solver_kw)
+    if global_search and opts.solver != "lbfgs":
+        raise NCollapseError("global_search uses L-BFGS; pass solver='lbfgs'")
     rows = []
     lambdas = [float(x) for x in lambdas]
     seeds = [int(s) for s in seeds]
@@ -631,35 +602,8 @@ def sweep_mse(
         grid = [(lam, s) for lam in lambdas for s in seeds]
         lam = np.array([g[0] for g in grid])
         sd = np.array([g[1] for g in grid])
-        if global_search:
-            if solver != "lbfgs":
-                raise NCollapseError("global_search uses L-BFGS; pass solver='lbfgs'")
-            sol = solve_mse_global(
-                counts,
-                lam,
-                layers=int(L),
-                bias=bias,
-                d=d,
-                device=device,
-                seeds=sd,
-                tol=tol,
-                max_iter=max_iter,
-                progress=progress,
-            )
-        else:
-            sol = solve_mse(
-                counts,
-                lam,
-                layers=int(L),
-                bias=bias,
-                d=d,
-                solver=solver,
-                device=device,
-                seeds=sd,
-                tol=tol,
-                max_iter=max_iter,
-                progress=progress,
-            )
+        run = solve_mse_global if global_search else solve_mse
+        sol = run(counts, lam, layers=int(L), bias=bias, d=d, device=device, options=opts, seeds=sd)
         for i, (lmb, s) in enumerate(grid):
             rep = mse_report(sol, i)
             rows.append(
@@ -686,14 +630,12 @@ def sweep_mse(
 __all__ = [
     "ce_geometry_stats",
     "ce_report",
-    "gram_cosines",
     "mse_global_search",
     "mse_report",
     "mse_spectral_init",
     "solve_mse_global",
     "mse_singular_values",
     "ncmc_frames",
-    "ncmc_prediction",
     "ncmc_report",
     "rel_err",
     "solve_ce",

@@ -1,4 +1,6 @@
-"""Exact class-level convex solver for the CE-UFM with ridge (spec §1.2, §1.6): ground truth.
+"""Exact class-level convex solver for the CE-UFM with ridge (SELI model): ground truth.
+
+Model: Thrampoulidis et al., "Imbalance Trouble", NeurIPS 2022, arXiv 2208.05512 (CE + ridge UFM).
 
 Because ``min {(lambda_W ||W||^2 + lambda_H ||H||^2)/2 : W H = X} = sqrt(lambda_W lambda_H) ||X||_*``
 and an optimum has identical columns within a class (``X = Xbar Y``, ``||Xbar Y||_* = ||Xbar D||_*``,
@@ -27,7 +29,7 @@ Recovery of the factors (balanced split, then rescaled for ``lambda_W != lambda_
 
 The zero solution ``W = H = 0`` is optimal iff ``lam >= ||Zhat||_op`` (no bias: ``Zhat = P D``
 at class level; unregularised bias: ``Zhat = (I - n 1^T/N) D``) because the CE gradient at
-``X = 0`` is ``-Zhat`` (see :func:`zero_threshold`).
+``X = 0`` is ``-Zhat`` (see :func:`ncollapse.geometry.zero_threshold`).
 """
 
 from __future__ import annotations
@@ -39,31 +41,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ncollapse.errors import NCollapseError
+from ncollapse.errors import NCollapseError, check_memory
 
-from .models import DTYPE, _broadcast_B, _counts_batch, _lambdas, _param_batch, resolve_device
-
-
-def zero_threshold(counts, bias: bool = False) -> float | np.ndarray:
-    """``sigma_max`` of the class-level label-gradient matrix at ``X = 0``.
-
-    Without bias: ``||P D||_op = ||Zhat||_op`` (the SEL matrix). With an unregularised bias the
-    optimal bias at ``X = 0`` has ``softmax(b) = n/N`` and the matrix is ``(I - n 1^T/N) D``
-    (Liu's ``Yhat``). ``W = H = 0`` is the minimiser iff ``sqrt(lambda_W lambda_H)`` is at least
-    this value. Returns a float for one count vector, else an array.
-    """
-    cnt = _counts_batch(counts).astype(np.float64)
-    B, K = cnt.shape
-    out = np.empty(B)
-    for i in range(B):
-        n = cnt[i]
-        Dm = np.diag(np.sqrt(n))
-        if bias:
-            A = (np.eye(K) - np.outer(n / n.sum(), np.ones(K))) @ Dm
-        else:
-            A = (np.eye(K) - 1.0 / K) @ Dm
-        out[i] = np.linalg.norm(A, 2)
-    return float(out[0]) if B == 1 else out
+from .models import (
+    DTYPE,
+    _broadcast_B,
+    _counts_batch,
+    _device_memory,
+    _lambdas,
+    _param_batch,
+    resolve_device,
+)
 
 
 @dataclass
@@ -176,11 +164,22 @@ def solve_ce_convex(
     if cnt.shape[0] == 1 and B > 1:
         cnt = np.repeat(cnt, B, axis=0)
     K = cnt.shape[1]
+    if not (np.isfinite(float(tol)) and float(tol) >= 0):
+        raise NCollapseError(f"tol={tol!r} must be a finite number >= 0; pass e.g. --tol 1e-12")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise NCollapseError(f"max_iter={max_iter!r} must be an integer >= 1")
+    dev = resolve_device(device)
+    # iterates, momentum points, gradients, SVD factors and line-search trials: ~20 (B, K, K)
+    check_memory(
+        8.0 * 20 * B * K * K,
+        f"the convex CE solver for {B} problem(s) with K={K} classes",
+        "use fewer classes or fewer problems per batch",
+        available=_device_memory(dev),
+    )
     lw, lh = _lambdas(lam, lambda_w, lambda_h, B, allow_zero=False, model="ce (convex)")
     lb = _param_batch(lambda_b, B, "lambda_b", allow_zero=True)
     if not bias and np.any(lb != 0):
         raise NCollapseError("lambda_b is set but bias is off; pass bias=True (--bias)")
-    dev = resolve_device(device)
     t0 = time.perf_counter()
     lam_eff = np.sqrt(lw * lh)
     n = torch.as_tensor(cnt, dtype=DTYPE, device=dev)

@@ -10,7 +10,8 @@ Feature columns
 The features are stored as ``J`` columns with a label ``y_j`` and a weight ``a_j``:
 
 * ``features="class"`` (default): one column per class, ``a_c = n_c``. This is the class-level
-  reduction: every global minimiser satisfies NC1 (``h_i = mu_{y_i}``, spec §1.2, §2.2(5)), so
+  reduction: every global minimiser satisfies NC1 (``h_i = mu_{y_i}``; SELI, arXiv 2208.05512;
+  Liu, arXiv 2411.17278), so
   restricting ``H = M Y`` loses nothing and problems with different N stack without padding.
 * ``features="sample"``: one column per training sample (``a_j = 1``); problems with different N
   are padded to the largest N with weight-0 columns that start at 0 and stay at 0 (their only
@@ -23,13 +24,14 @@ collapsed start (the class-level gradient of ``mu_c`` is ``n_c`` times a sample'
 
 Models
 ------
-* :class:`CERidgeUFM` (SELI, spec §1.2): ``sum_i CE(W h_i + b; y_i) + (lambda_W/2)||W||^2 +
+* :class:`CERidgeUFM` (SELI: Thrampoulidis et al., NeurIPS 2022, arXiv 2208.05512): ``sum_i CE(W h_i + b; y_i) + (lambda_W/2)||W||^2 +
   (lambda_H/2)||H||^2 + (lambda_b/2)||b||^2``. Sum-CE. With an averaged CE ``(1/N) sum_i CE`` the
   same minimisers are obtained with ``lambda_sum = N * lambda_avg``.
-* :class:`DeepLinearMSEUFM` (Liu / Dang, spec §2.2): ``(1/2N) ||W_L...W_1 H + b 1^T - Y||^2 +
+* :class:`DeepLinearMSEUFM` (Liu, arXiv 2411.17278; bias-free: Dang et al., ICML 2023): ``(1/2N) ||W_L...W_1 H + b 1^T - Y||^2 +
   (lambda_W/2) sum_l ||W_l||^2 + (lambda_H/2)||H||^2 + (lambda_b/2)||b||^2``; bias unregularised
   by default (``lambda_b = 0``).
-* :class:`NCMCLossP` (NCMC Loss P with a fixed multi-center frame, ncmc-allnc §1.4):
+* :class:`NCMCLossP` (NCMC Loss P with a fixed multi-center frame; Yan et al., NeurIPS 2024,
+  §3.2 eq. (P)):
   ``(1/2S) ||C H - T||^2 + (lambda_H/2) ||H||^2`` where ``C`` (F x d) holds the fixed centers,
   ``T`` the f_k-hot targets and ``S = sum_k f_k n_k``.
 """
@@ -41,7 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ncollapse.errors import NCollapseError, check_counts, check_positive
+from ncollapse.errors import NCollapseError, check_counts, check_memory, check_positive
+from ncollapse.geometry.deep_linear import DEEP_LINEAR_BIAS
 
 DTYPE = torch.float64
 
@@ -67,6 +70,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise NCollapseError(f"device={device!r} is not supported; use cpu or cuda")
     return dev
+
+
+def _device_memory(device: torch.device) -> int | None:
+    """Free memory of a CUDA device, ``None`` (= host memory) for the CPU."""
+    if device.type == "cuda":  # pragma: no cover - needs a GPU
+        return int(torch.cuda.mem_get_info(device)[0])
+    return None
 
 
 def _counts_batch(counts) -> np.ndarray:
@@ -154,6 +164,16 @@ class BatchedUFM:
         self.B, self.K = cnt.shape
         self.features = features
         self.device = resolve_device(device)
+        if features in ("class", "sample"):
+            J = self.K if features == "class" else int(cnt.sum(1).max())
+            # one-hot columns (B, J, K) in float64 and int64, plus the model's own column tensors
+            check_memory(
+                8.0 * self.B * J * self.K * 3,
+                f"the {self.kind} UFM with K={self.K} classes, {J} feature columns and "
+                f"{self.B} problem(s)",
+                self.memory_fix(),
+                available=_device_memory(self.device),
+            )
         labels, weights = _columns(cnt, features)
         self.labels_np, self.weights_np = labels, weights
         self.J = labels.shape[1]
@@ -167,6 +187,19 @@ class BatchedUFM:
         onehot = torch.nn.functional.one_hot(self.labels, self.K).to(DTYPE)
         self.onehot = onehot * (self.a > 0).to(DTYPE)[..., None]
         self.d = d
+
+    # ----------------------------------------------------------------- memory
+    def eval_nbytes(self) -> float:
+        """Bytes of the temporaries of one objective-and-gradient evaluation (logits and
+        residuals of shape (B, K, J), a few copies)."""
+        return 8.0 * 6 * self.B * self.K * self.J
+
+    def memory_fix(self) -> str:
+        """Which options lower the memory of this model (for the one-line error)."""
+        fix = "use fewer classes or fewer problems per batch"
+        if self.features == "sample":
+            fix += ", or features='class' (--features class: one column per class, not per sample)"
+        return fix + ", or a smaller d (--d)"
 
     # ----------------------------------------------------------------- params
     def param_specs(self) -> list[ParamSpec]:
@@ -283,7 +316,7 @@ def _lambdas(lam, lambda_w, lambda_h, B, *, allow_zero: bool, model: str):
 
 
 class CERidgeUFM(BatchedUFM):
-    """Cross-entropy UFM with ridge (SELI, spec §1.2), batched.
+    """Cross-entropy UFM with ridge (SELI: Thrampoulidis et al., arXiv 2208.05512), batched.
 
     Objective (sum-CE, ``d >= K``)::
 
@@ -463,12 +496,14 @@ class CERidgeUFM(BatchedUFM):
 class DeepLinearMSEUFM(BatchedUFM):
     """L-layer linear MSE UFM with optional bias (Liu; Dang et al. bias-free), batched.
 
-    Objective (spec §2.2), ``W = W_L ... W_1`` with ``W_L`` (K x d) and ``W_l`` (d x d)::
+    Objective (Liu, arXiv 2411.17278), ``W = W_L ... W_1`` with ``W_L`` (K x d) and ``W_l`` (d x d)::
 
         F = (1/2N) ||W H + b 1^T - Y||_F^2 + (lambda_W/2) sum_l ||W_l||_F^2
             + (lambda_H/2) ||H||_F^2 + (lambda_b/2) ||b||^2
 
-    The bias is unregularised by default (``lambda_b = 0``), as in the closed form of
+    The model has a bias unless ``bias=False`` (the package-wide default
+    :data:`ncollapse.geometry.DEEP_LINEAR_BIAS`, shared with ``geometry.deep_linear_ufm``); it is
+    unregularised by default (``lambda_b = 0``), as in the closed form of
     :func:`ncollapse.geometry.deep_linear_ufm`. For ``L >= 2`` the origin is a local minimum, so
     the init must not be tiny: the default std is ``1/sqrt(d)`` for every factor and for G.
     """
@@ -483,7 +518,7 @@ class DeepLinearMSEUFM(BatchedUFM):
         lambda_w=None,
         lambda_h=None,
         layers: int = 1,
-        bias: bool = False,
+        bias: bool = DEEP_LINEAR_BIAS,
         lambda_b=0.0,
         d: int | None = None,
         features: str = "class",
@@ -596,7 +631,7 @@ class DeepLinearMSEUFM(BatchedUFM):
 
 
 class NCMCLossP(BatchedUFM):
-    """NCMC Loss P with a fixed multi-center frame (ncmc-allnc §1.4, Cor. 3.7), batched.
+    """NCMC Loss P with a fixed multi-center frame (Yan et al., NeurIPS 2024, Cor. 3.7), batched.
 
     Objective over the features only (the frame is fixed)::
 
@@ -670,6 +705,10 @@ class NCMCLossP(BatchedUFM):
         self.init_scale = float(init_scale)
         # target per column: T[:, :, y_j]  (B, F, J)
         self.col_targets = torch.bmm(self.T, self.onehot.transpose(1, 2))
+
+    def eval_nbytes(self) -> float:
+        """Residuals ``C H - T`` and targets of shape (B, F, J), a few copies."""
+        return 8.0 * 4 * self.B * self.C.shape[1] * self.J
 
     def _per_problem_args(self):
         return {"counts": self.counts_np, "frames": list(self.frames), "lambda_h": self.lambda_h_np}

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
 
-from ncollapse.errors import NCollapseError
+from ncollapse.errors import NCollapseError, check_memory
 
 from .models import DTYPE, BatchedUFM
 
@@ -63,6 +63,115 @@ def geometric_grid(max_iter: int, ratio: float = 1.25) -> set[int]:
         grid.add(int(round(x)))
         x = max(x * ratio, x + 1)
     return grid
+
+
+SOLVERS = ("lbfgs", "gd", "convex")
+_DEFAULT_TOL = {"lbfgs": 1e-10, "gd": 1e-9, "convex": 1e-12}
+_DEFAULT_MAX_ITER = {"lbfgs": 5000, "gd": 100_000, "convex": 100_000}
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How to solve a batched UFM: one object instead of a keyword list per solver function.
+
+    ``solver``: "lbfgs" (default), "gd" (heavy-ball gradient descent) or "convex" (the exact
+    class-level CE solver). ``None`` means "the solver's default" for ``tol`` (lbfgs 1e-10, gd
+    1e-9, convex 1e-12; an absolute gradient-norm / gradient-mapping bound, >= 0), ``max_iter``
+    (5000, 100000, 100000), ``lr`` (gd: 0.05) and ``momentum`` (gd: 0.9), and for
+    ``init_scale`` (the model's own init std). ``seeds``: one init seed, or one per problem.
+    ``memory`` / ``max_ls``: L-BFGS history length and line-search steps. ``history`` /
+    ``history_ratio``: record objective, gradient norm and model metrics on a geometric
+    iteration grid. ``progress``: tqdm bar (``None``: only on a terminal for long solves).
+
+    Build one with :meth:`build`, which merges keyword overrides into a base (the solver
+    functions accept the old keywords this way), and check the values once (:meth:`__post_init__`).
+    """
+
+    solver: str = "lbfgs"
+    tol: float | None = None
+    max_iter: int | None = None
+    seeds: object = 0
+    init_scale: float | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    memory: int = 10
+    max_ls: int = 30
+    history: bool = True
+    history_ratio: float = 1.25
+    progress: bool | None = None
+
+    def __post_init__(self):
+        if self.solver not in SOLVERS:
+            raise NCollapseError(f"solver={self.solver!r} is not one of {', '.join(SOLVERS)}")
+        if self.tol is not None:
+            t = _number(self.tol, "tol")
+            if not np.isfinite(t) or t < 0:
+                raise NCollapseError(
+                    f"tol={self.tol!r} must be a finite number >= 0 (a gradient-norm tolerance); "
+                    "pass e.g. --tol 1e-10, or leave it out for the solver's default"
+                )
+        if self.max_iter is not None and (
+            isinstance(self.max_iter, bool)
+            or int(self.max_iter) != self.max_iter
+            or self.max_iter < 1
+        ):
+            raise NCollapseError(f"max_iter={self.max_iter!r} must be an integer >= 1")
+        if self.solver != "gd" and (self.lr is not None or self.momentum is not None):
+            raise NCollapseError(f"lr/momentum apply to solver='gd' only, not {self.solver!r}")
+        if self.lr is not None and not (_number(self.lr, "lr") > 0 and np.isfinite(self.lr)):
+            raise NCollapseError(f"lr={self.lr!r} must be a positive number")
+        if self.momentum is not None and not 0 <= _number(self.momentum, "momentum") < 1:
+            raise NCollapseError(f"momentum={self.momentum!r} must be in [0, 1)")
+        if self.init_scale is not None and not _number(self.init_scale, "init_scale") > 0:
+            raise NCollapseError(f"init_scale={self.init_scale!r} must be > 0")
+        if int(self.memory) != self.memory or self.memory < 1:
+            raise NCollapseError(f"memory={self.memory} must be an integer >= 1")
+        if int(self.max_ls) != self.max_ls or self.max_ls < 1:
+            raise NCollapseError(f"max_ls={self.max_ls} must be an integer >= 1")
+        if not _number(self.history_ratio, "history_ratio") >= 1:
+            raise NCollapseError(
+                f"history_ratio={self.history_ratio!r} must be >= 1 (1: every iteration)"
+            )
+
+    @classmethod
+    def build(cls, options: SolverOptions | None = None, **overrides) -> SolverOptions:
+        """``options`` (or the defaults) with ``overrides`` applied; ``None`` values are ignored
+        (they mean "default"), unknown names raise ``TypeError`` listing the fields."""
+        names = {f.name for f in fields(cls)}
+        bad = sorted(set(overrides) - names)
+        if bad:
+            raise TypeError(
+                f"unknown solver option(s) {', '.join(bad)}; SolverOptions fields: "
+                + ", ".join(sorted(names))
+            )
+        if options is not None and not isinstance(options, SolverOptions):
+            raise TypeError(f"options must be a SolverOptions, not {type(options).__name__}")
+        base = options if options is not None else cls()
+        kw = {k: v for k, v in overrides.items() if v is not None}
+        return replace(base, **kw) if kw else base
+
+    @property
+    def tol_value(self) -> float:
+        return _DEFAULT_TOL[self.solver] if self.tol is None else float(self.tol)
+
+    @property
+    def max_iter_value(self) -> int:
+        return _DEFAULT_MAX_ITER[self.solver] if self.max_iter is None else int(self.max_iter)
+
+    @property
+    def lr_value(self) -> float:
+        return 0.05 if self.lr is None else float(self.lr)
+
+    @property
+    def momentum_value(self) -> float:
+        return 0.9 if self.momentum is None else float(self.momentum)
+
+
+def _number(x, name: str) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError) as exc:
+        raise NCollapseError(f"{name}={x!r} is not a number") from exc
 
 
 def _progress(total, enabled, desc):
@@ -237,18 +346,11 @@ def _check_lambda_zero(model, solver):
 
 def gradient_descent(
     model: BatchedUFM,
+    options: SolverOptions | None = None,
     *,
-    lr: float = 0.05,
-    momentum: float = 0.9,
-    tol: float = 1e-9,
-    max_iter: int = 100_000,
-    seeds=0,
     init=None,
-    init_scale: float | None = None,
-    history: bool = True,
-    history_ratio: float = 1.25,
     metrics_fn=None,
-    progress: bool | None = None,
+    **legacy,
 ) -> UFMSolution:
     """Full-batch heavy-ball gradient descent on all problems at once.
 
@@ -257,14 +359,14 @@ def gradient_descent(
     ``lambda = 0`` (CE) never stop on the gradient (it vanishes only because the norms diverge)
     and report ``converged = False`` after ``max_iter`` steps.
     """
-    if not lr > 0 or not np.isfinite(lr):
-        raise NCollapseError(f"lr={lr!r} must be a positive number")
-    if not 0 <= momentum < 1:
-        raise NCollapseError(f"momentum={momentum!r} must be in [0, 1)")
+    opts = SolverOptions.build(options, solver="gd", **legacy)
+    lr, momentum = opts.lr_value, opts.momentum_value
+    tol, max_iter = opts.tol_value, opts.max_iter_value
     _check_lambda_zero(model, "gd")
     t0 = time.perf_counter()
     flat = _Flat(model.param_specs(), model.B)
-    X = _init(model, flat, init, seeds, init_scale)
+    check_solver_memory(model, flat.P, vectors=8)
+    X = _init(model, flat, init, opts.seeds, opts.init_scale)
     B = model.B
     dev = model.device
     V = torch.zeros_like(X)
@@ -276,8 +378,10 @@ def gradient_descent(
         tolv = torch.where(torch.as_tensor(lw == 0, device=dev), torch.zeros_like(tolv), tolv)
     active = torch.ones(B, dtype=torch.bool, device=dev)
     iters = torch.full((B,), max_iter, dtype=torch.long, device=dev)
-    hist = _History(model, flat, geometric_grid(max_iter, history_ratio), history, metrics_fn)
-    bar = _progress(max_iter, progress, f"gd[{model.kind}] x{B}")
+    hist = _History(
+        model, flat, geometric_grid(max_iter, opts.history_ratio), opts.history, metrics_fn
+    )
+    bar = _progress(max_iter, opts.progress, f"gd[{model.kind}] x{B}")
     f, g = _fg(model, flat, X)
     it = 0
     for it in range(max_iter + 1):
@@ -312,18 +416,11 @@ def gradient_descent(
 
 def lbfgs(
     model: BatchedUFM,
+    options: SolverOptions | None = None,
     *,
-    tol: float = 1e-10,
-    max_iter: int = 5000,
-    memory: int = 10,
-    seeds=0,
     init=None,
-    init_scale: float | None = None,
-    history: bool = True,
-    history_ratio: float = 1.25,
     metrics_fn=None,
-    progress: bool | None = None,
-    max_ls: int = 30,
+    **legacy,
 ) -> UFMSolution:
     """Batched L-BFGS with per-problem Armijo backtracking (see module docstring).
 
@@ -331,15 +428,16 @@ def lbfgs(
     skipped), its own initial scaling ``gamma = s.y / y.y`` and its own step. A problem whose line
     search fails twice in a row is frozen and flagged ``stalled`` (round-off floor reached).
     """
+    opts = SolverOptions.build(options, solver="lbfgs", **legacy)
+    tol, max_iter, max_ls = opts.tol_value, opts.max_iter_value, int(opts.max_ls)
     _check_lambda_zero(model, "lbfgs")
-    if memory < 1:
-        raise NCollapseError(f"memory={memory} must be >= 1")
     t0 = time.perf_counter()
     flat = _Flat(model.param_specs(), model.B)
-    X = _init(model, flat, init, seeds, init_scale)
+    m = int(opts.memory)
+    check_solver_memory(model, flat.P, vectors=2 * m + 12)
+    X = _init(model, flat, init, opts.seeds, opts.init_scale)
     B, P = X.shape
     dev = model.device
-    m = int(memory)
     S = torch.zeros(m, B, P, dtype=DTYPE, device=dev)
     Yv = torch.zeros(m, B, P, dtype=DTYPE, device=dev)
     rho = torch.zeros(m, B, dtype=DTYPE, device=dev)
@@ -349,8 +447,10 @@ def lbfgs(
     stalled = torch.zeros(B, dtype=torch.bool, device=dev)
     fails = torch.zeros(B, dtype=torch.long, device=dev)
     iters = torch.full((B,), max_iter, dtype=torch.long, device=dev)
-    hist = _History(model, flat, geometric_grid(max_iter, history_ratio), history, metrics_fn)
-    bar = _progress(max_iter, progress, f"lbfgs[{model.kind}] x{B}")
+    hist = _History(
+        model, flat, geometric_grid(max_iter, opts.history_ratio), opts.history, metrics_fn
+    )
+    bar = _progress(max_iter, opts.progress, f"lbfgs[{model.kind}] x{B}")
     f, g = _fg(model, flat, X)
     if not bool(torch.isfinite(f).all()):
         raise NCollapseError("the objective is not finite at the initial point; lower init_scale")
@@ -440,21 +540,55 @@ def lbfgs(
     return _finish(model, flat, "lbfgs", X, f, g, iters, conv, stalled & ~conv, t0, hist)
 
 
-def solve(model: BatchedUFM, solver: str = "lbfgs", **kw) -> UFMSolution:
-    """Dispatch to :func:`lbfgs` or :func:`gradient_descent` (``solver`` = "lbfgs" | "gd")."""
-    if solver == "lbfgs":
-        return lbfgs(model, **kw)
-    if solver == "gd":
-        return gradient_descent(model, **kw)
-    raise NCollapseError(f"solver={solver!r} is not one of 'lbfgs', 'gd' (or 'convex' for ce)")
+def solve(
+    model: BatchedUFM,
+    options: SolverOptions | str | None = None,
+    *,
+    init=None,
+    metrics_fn=None,
+    **legacy,
+) -> UFMSolution:
+    """Run ``options.solver`` ("lbfgs" or "gd") on ``model``; ``options`` may also be the solver
+    name (the old ``solve(model, "gd", lr=...)`` form); keywords override option fields."""
+    if isinstance(options, str):
+        legacy = {"solver": options, **legacy}
+        options = None
+    opts = SolverOptions.build(options, **legacy)
+    if opts.solver == "lbfgs":
+        return lbfgs(model, opts, init=init, metrics_fn=metrics_fn)
+    if opts.solver == "gd":
+        return gradient_descent(model, opts, init=init, metrics_fn=metrics_fn)
+    raise NCollapseError(
+        "solver='convex' is the class-level CE solver: use ufm.solve_ce or ufm.solve_ce_convex"
+    )
 
 
 def default_tol(solver: str) -> float:
-    return {"lbfgs": 1e-10, "gd": 1e-9}.get(solver, 1e-10)
+    """The solver's default tolerance (see :class:`SolverOptions`)."""
+    return _DEFAULT_TOL.get(solver, 1e-10)
+
+
+def check_solver_memory(model: BatchedUFM, n_params: int, vectors: int) -> None:
+    """Refuse a solve whose working set (``vectors`` copies of the ``(B, P)`` parameters plus the
+    model's per-evaluation tensors) does not fit in the memory of ``model.device``."""
+    need = 8.0 * model.B * n_params * vectors + model.eval_nbytes()
+    avail = None
+    if model.device.type == "cuda":  # pragma: no cover - needs a GPU
+        avail = torch.cuda.mem_get_info(model.device)[0]
+    check_memory(
+        need,
+        f"solving {model.B} {model.kind} UFM problem(s) with K={model.K}, d={model.d}, "
+        f"{model.J} feature columns ({n_params} parameters each)",
+        model.memory_fix(),
+        available=avail,
+    )
 
 
 __all__ = [
+    "SOLVERS",
+    "SolverOptions",
     "UFMSolution",
+    "check_solver_memory",
     "default_tol",
     "geometric_grid",
     "gradient_descent",

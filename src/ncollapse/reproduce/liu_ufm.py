@@ -1,17 +1,26 @@
-"""``ncollapse ufm reproduce liu``: deep-linear MSE UFM numerics against Liu's closed form.
+"""Reproduction ``liu-ufm``: the deep-linear MSE UFM reaches Liu's closed-form global minimizer.
 
-Spec seli-liu-metrics.md §2.2 and §5 items 12-16. Counts (200, 100, 50, 50), ``lambda_W =
-lambda_H = lambda``, d = 8; the bias (when on) is unregularised.
+Paper: Haixia Liu, "The Exploration of Neural Collapse under Imbalanced Data", arXiv 2411.17278
+(L-extended UFM with a bias, MSE loss); the bias-free case is Dang et al., ICML 2023. Its abstract
+claims: features collapse to their class means (NC1); the geometry lives in the left singular
+vectors of the classifier product and the right ones of the class means times ``D``; some of
+those directions collapse to zero and the others are orthogonal, decided by the singular values of
+``Yhat = (I - n 1^T/N) D``. The minimizer used here (:func:`ncollapse.geometry.deep_linear_ufm`,
+per-singular-value shrinkage) is this project's reconstruction of that model; the worked
+reference numbers are independent computations, not numbers printed in the paper.
 
-1. Reference numbers (§2.2(8), item 16): L = 1, lambda = 5e-3 with bias; L = 1, lambda = 0.02
-   bias-free; minority collapse at L = 1, lambda = 0.02 with bias.
-2. Grams after L-BFGS (sample-level features) against the closed form for L = 1, 2, 3, 6, with and
-   without bias (items 12-14): ``W W^T``, ``M^T M``, ``W M``, ``b = n/N``, weighted feature mean 0,
-   NC1 = 0.
-3. Thresholds: directions vanish as lambda crosses ``lambda_i*`` (``sigma*(lambda_i*) =
-   sigma_i``); for L >= 2 the top direction jumps from ``((L-1)/L) sigma*`` to 0 (item 14).
-   Numerics for 2-3 use :func:`~ncollapse.ufm.api.solve_mse_global` (random + spectral start and
-   rank-deflation restarts, all batched): for L >= 2 a single descent can stop in a local minimum.
+Counts (200, 100, 50, 50), ``lambda_W = lambda_H = lambda``, d = 8, unregularised bias. Checks,
+one function each (command: ``ncollapse ufm reproduce liu``):
+
+* :func:`worked_reference_L1` -- L = 1: sigma(Yhat), class-mean logits, norms, soft threshold;
+  minority collapse at lambda = 0.02 with a bias; the bias-free diagonal logits.
+* :func:`grams_match_closed_form` -- L-BFGS (sample features) reaches ``W W^T``, ``M^T M``,
+  ``W M``, ``b = n/N``, centred features and NC1 = 0 for L = 1, 2, 3, 6, with and without bias.
+* :func:`thresholds_and_jumps` -- directions vanish as lambda crosses ``lambda_i*``
+  (:func:`ncollapse.geometry.lambda_star`); for L >= 2 the top direction jumps from
+  ``((L-1)/L) sigma*`` to 0. Numerics use :func:`~ncollapse.ufm.api.solve_mse_global` (random +
+  spectral start and rank-deflation restarts, all batched): for L >= 2 a single descent can stop
+  in a local minimum.
 """
 
 from __future__ import annotations
@@ -19,26 +28,21 @@ from __future__ import annotations
 import numpy as np
 
 from ncollapse import geometry as geo
+from ncollapse.metrics import gram_cosines
+from ncollapse.reproduce.catalogue import register_reproduction
+from ncollapse.reproduce.report import Report
 from ncollapse.ufm.api import mse_report, solve_mse_global
-from ncollapse.ufm.measures import gram_cosines
 
-from ._report import Report
-
+PAPER = "Liu, The Exploration of Neural Collapse under Imbalanced Data (arXiv 2411.17278)"
 COUNTS = np.array([200, 100, 50, 50])
 D = 8
-SRC = "spec §2.2"
-
-
-def lambda_star(sigma: float, N: float, L: int) -> float:
-    """``lambda`` (with ``lambda_W = lambda_H``) at which the global threshold equals ``sigma``.
-
-    ``c = lambda``; ``L = 1``: ``sigma* = N c``; ``L >= 2``: ``sigma* = [N c L kappa]^{(L+1)/(2L)}``
-    with ``kappa = (L/(L-1))^{(L-1)/(L+1)}``, so ``lambda* = sigma^{2L/(L+1)} / (N L kappa)``.
-    """
-    if L == 1:
-        return sigma / N
-    kappa = (L / (L - 1.0)) ** ((L - 1.0) / (L + 1.0))
-    return sigma ** (2.0 * L / (L + 1.0)) / (N * L * kappa)
+SRC_REF = "worked example of Liu's minimizer (arXiv 2411.17278); value: independent computation"
+SRC_COLLAPSE = "arXiv 2411.17278 abstract: directions of small σ(Ŷ) collapse to zero"
+SRC_DANG = "bias-free minimizer (Dang et al., ICML 2023): W M = diag(t_c/√n_c)"
+SRC_GRAMS = "arXiv 2411.17278: global minimizer Grams (geometry.deep_linear_ufm)"
+SRC_BIAS = "arXiv 2411.17278: b = n/N and centred features at the minimizer"
+SRC_NC1 = "arXiv 2411.17278 abstract: features collapse to class means (NC1)"
+SRC_THRESH = "arXiv 2411.17278: per-singular-value shrinkage and its threshold σ*"
 
 
 def _distinct_sigmas(counts, bias):
@@ -47,7 +51,8 @@ def _distinct_sigmas(counts, bias):
     return s
 
 
-def _part1(rep: Report, device, progress):
+def worked_reference_L1(rep: Report, device, progress):
+    """L = 1 reference numbers, minority collapse with a bias, the bias-free diagonal logits."""
     sec = "1 reference numbers"
     sol = solve_mse_global(
         np.stack([COUNTS] * 2),
@@ -69,7 +74,7 @@ def _part1(rep: Report, device, progress):
         ", ".join(f"{v:.4f}" for v in cf.sigma),
         kind="bool",
         ok=bool(np.max(np.abs(cf.sigma - sig_ref)) < 1e-4),
-        source="spec §2.2(8)",
+        source=SRC_REF,
     )
     logits_ref = np.array(
         [
@@ -85,11 +90,11 @@ def _part1(rep: Report, device, progress):
         sec,
         "class-mean logits − bias (max entry error)",
         setting,
-        "spec matrix",
+        "reference matrix",
         float(np.max(np.abs(WM - logits_ref))),
         1e-4,
         kind="max",
-        source="spec §2.2(8)",
+        source=SRC_REF,
     )
     w = np.sqrt(np.diag(sol.WWt()[0]))
     mu = np.sqrt(np.diag(sol.MtM()[0]))
@@ -101,7 +106,7 @@ def _part1(rep: Report, device, progress):
             [2.6677, 2.4260, 2.0469, 2.0469][k],
             w[k],
             1e-4,
-            source="spec §2.2(8)",
+            source=SRC_REF,
         )
     for k in range(4):
         rep.check(
@@ -111,7 +116,7 @@ def _part1(rep: Report, device, progress):
             [0.1557, 0.2519, 0.3192, 0.3192][k],
             mu[k],
             1e-4,
-            source="spec §2.2(8)",
+            source=SRC_REF,
         )
     rep.check(
         sec,
@@ -121,7 +126,7 @@ def _part1(rep: Report, device, progress):
         ", ".join(f"{v:.4f}" for v in r["numerics"]["t"]),
         kind="bool",
         ok=bool(np.max(np.abs(r["numerics"]["t"] - np.maximum(sig_ref - 2, 0))) < 1e-4),
-        source="spec §2.2(8)",
+        source=SRC_REF,
     )
     # minority collapse at lambda = 0.02 with bias: sigma_3 = 7.07 < N lambda = 8
     cos = gram_cosines(sol.MtM()[1])
@@ -133,7 +138,7 @@ def _part1(rep: Report, device, progress):
         1.0 - cos[2, 3],
         1e-9,
         kind="max",
-        source="spec §2.2(7)",
+        source=SRC_COLLAPSE,
     )
     lg = sol.logits()[1]
     rep.check(
@@ -144,7 +149,7 @@ def _part1(rep: Report, device, progress):
         float(np.linalg.norm(lg[:, 2] - lg[:, 3])),
         1e-9,
         kind="max",
-        source="spec §2.2(7)",
+        source=SRC_COLLAPSE,
     )
     nb = solve_mse_global(COUNTS, 0.02, layers=1, bias=False, d=D, device=device, progress=progress)
     diag_ref = np.diag([0.4343, 0.2, 0.0, 0.0])
@@ -156,12 +161,13 @@ def _part1(rep: Report, device, progress):
         float(np.max(np.abs(nb.WM()[0] - diag_ref))),
         1e-4,
         kind="max",
-        source="spec §5 item 16",
+        source=SRC_DANG,
     )
     rep.timing("part1", sol.time_s + nb.time_s)
 
 
-def _part2(rep: Report, quick: bool, device, progress):
+def grams_match_closed_form(rep: Report, quick: bool, device, progress):
+    """L-BFGS on sample features reaches the closed-form Grams, b = n/N, centring and NC1."""
     sec = "2 Grams after L-BFGS vs closed form"
     Ls = [1, 2] if quick else [1, 2, 3, 6]
     from ncollapse.metrics import nc1, statistics
@@ -194,7 +200,7 @@ def _part2(rep: Report, quick: bool, device, progress):
                 worst,
                 1e-8,
                 kind="max",
-                source="spec §5 item 14",
+                source=SRC_GRAMS,
             )
             if bias:
                 rep.check(
@@ -205,7 +211,7 @@ def _part2(rep: Report, quick: bool, device, progress):
                     e["b_abs"],
                     1e-8,
                     kind="max",
-                    source="spec §5 item 12",
+                    source=SRC_BIAS,
                 )
                 H = sol.extracted["H"][0]
                 hg = np.linalg.norm(H.mean(1)) / np.mean(np.linalg.norm(H, axis=0))
@@ -217,7 +223,7 @@ def _part2(rep: Report, quick: bool, device, progress):
                     hg,
                     1e-8,
                     kind="max",
-                    source="spec §5 item 12",
+                    source=SRC_BIAS,
                 )
             v = nc1(statistics(sol.extracted["H"][0].T, y, 4))
             rep.check(
@@ -228,7 +234,7 @@ def _part2(rep: Report, quick: bool, device, progress):
                 v,
                 1e-12,
                 kind="max",
-                source="spec §2.2(5)",
+                source=SRC_NC1,
             )
             rows.append(
                 {
@@ -243,7 +249,8 @@ def _part2(rep: Report, quick: bool, device, progress):
     rep.table("liu_grams", rows)
 
 
-def _part3(rep: Report, quick: bool, device, progress):
+def thresholds_and_jumps(rep: Report, quick: bool, device, progress):
+    """Alive directions across lambda_i*, t over a lambda grid, and the jump for L >= 2."""
     sec = "3 thresholds and jumps"
     N = float(COUNTS.sum())
     Ls = [2] if quick else [1, 2, 3, 6]
@@ -252,7 +259,7 @@ def _part3(rep: Report, quick: bool, device, progress):
     for bias in (True, False):
         sig = _distinct_sigmas(COUNTS, bias)
         for L in Ls:
-            stars = np.array([lambda_star(s, N, L) for s in sig])
+            stars = np.atleast_1d(geo.lambda_star(sig, N, L))
             # check the inversion against geometry.global_threshold
             for s, ls in zip(sig, stars):
                 assert abs(geo.global_threshold(N, ls, L) - s) < 1e-9 * s
@@ -287,7 +294,7 @@ def _part3(rep: Report, quick: bool, device, progress):
                 " ".join(map(str, alive_n[:k])),
                 kind="bool",
                 ok=bool(np.all(alive_p[:k] == alive_n[:k])),
-                source="spec §2.2(3)",
+                source=SRC_THRESH,
             )
             rep.check(
                 sec,
@@ -297,7 +304,7 @@ def _part3(rep: Report, quick: bool, device, progress):
                 float(err.max()),
                 1e-7,
                 kind="max",
-                source="spec §5 item 14",
+                source=SRC_GRAMS,
             )
             if L >= 2:
                 s1 = sig[0]
@@ -309,7 +316,7 @@ def _part3(rep: Report, quick: bool, device, progress):
                     t_num[k, 0],
                     2e-3 * s1,
                     kind="abs",
-                    source="spec §2.2(3)",
+                    source=SRC_THRESH,
                 )
                 rep.check(
                     sec,
@@ -319,7 +326,7 @@ def _part3(rep: Report, quick: bool, device, progress):
                     abs(t_num[k + 1, 0]),
                     1e-8,
                     kind="max",
-                    source="spec §2.2(3)",
+                    source=SRC_THRESH,
                 )
             curves[(L, bias)] = {
                 "lams": lams[k + 2 :],
@@ -348,7 +355,8 @@ def _part3(rep: Report, quick: bool, device, progress):
     return curves
 
 
-def _figure(rep: Report, curves):
+def figure_singular_values(rep: Report, curves):
+    """t_i against lambda: closed-form lines, numerical dots, lambda_i* marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -387,17 +395,27 @@ def _figure(rep: Report, curves):
     rep.figure("ufm_liu", fig)
 
 
-def run(out_dir=None, *, quick: bool = False, device=None, progress=None) -> dict:
-    """Run every part, write the outputs and return the summary (see module docstring)."""
+@register_reproduction(
+    "liu-ufm",
+    paper=PAPER,
+    claim="The global minimizer of the L-layer deep-linear MSE UFM (with or without a bias) "
+    "shrinks each singular value of the label matrix separately: some directions collapse to "
+    "zero, the others are orthogonal, and features collapse to their class means.",
+    command="ncollapse ufm reproduce liu",
+    out_dir="outputs/ufm/liu",
+)
+def reproduce_liu_ufm(out_dir=None, *, quick: bool = False, device=None, progress=None) -> dict:
+    """Run every check (module docstring), write the outputs and return the summary."""
     rep = Report("liu", out_dir, quick=quick)
     rep.meta = {
+        "paper": PAPER,
         "objective": "(1/2N)‖W_L⋯W_1 H + b1ᵀ − Y‖² + (λ/2)Σ‖W_l‖² + (λ/2)‖H‖² (bias unregularised)",
         "counts": COUNTS,
         "d": D,
         "numerics": "solve_mse_global: random + spectral start, rank-deflation restarts, L-BFGS",
     }
-    _part1(rep, device, progress)
-    _part2(rep, quick, device, progress)
-    curves = _part3(rep, quick, device, progress)
-    _figure(rep, curves)
+    worked_reference_L1(rep, device, progress)
+    grams_match_closed_form(rep, quick, device, progress)
+    curves = thresholds_and_jumps(rep, quick, device, progress)
+    figure_singular_values(rep, curves)
     return rep.write()

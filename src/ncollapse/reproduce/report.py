@@ -1,4 +1,4 @@
-"""Recipe output: prediction rows with stated tolerances, CSV tables, PNG figures, atomic writes.
+"""Reproduction output: prediction rows with stated tolerances, CSV tables, PNG figures, atomic writes.
 
 A recipe collects rows ``prediction | numerics | error | tol | ok`` with :meth:`Report.check`
 and writes into its output folder (default ``./outputs/ufm/<name>/``):
