@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("--title", default="ncollapse report")
     add_json_flag(p)
+    from ncollapse.sweep.cli import add_report_args  # sweep dirs: --pivot, --csv, --metric
+
+    add_report_args(p)
     p.set_defaults(func=_report)
 
 
@@ -67,7 +70,12 @@ def _report(args: argparse.Namespace) -> int:
         print_comparison,
         write_html_report,
     )
+    from ncollapse.sweep import is_sweep_dir
 
+    if len(args.runs) == 1 and is_sweep_dir(args.runs[0]):  # a sweep: group by all but the seed
+        from ncollapse.sweep.cli import report_sweep
+
+        return report_sweep(args)
     dirs = expand_runs(args.runs)
     if args.label and len(args.label) != len(dirs):
         raise NCollapseError(
