@@ -16,7 +16,7 @@ from ncollapse.errors import NCollapseError
 
 # Subsystems whose commands are registered, in help order. A missing module is skipped so the CLI
 # stays usable while a subsystem is being built.
-COMMAND_MODULES = ["geometry", "metrics", "ufm", "data", "train", "sweep", "report", "demo"]
+COMMAND_MODULES = ["geometry", "metrics", "ufm", "reproduce", "data", "train", "sweep", "report", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -527,6 +527,7 @@ class Trainer:
 
     def nc_metrics(self, stats, sharded: bool) -> dict[str, Any]:
         from ncollapse.metrics import compute_all
+        from ncollapse.metrics.grams import MAX_GRAM_CLASSES, class_grams
 
         if stats is None:
             return {}
@@ -536,7 +537,11 @@ class Trainer:
         W = head.classifier_weight().detach().double().cpu().numpy()
         b = head.classifier_bias()
         b = None if b is None else b.detach().double().cpu().numpy()
-        return compute_all(stats.snapshot(), W=W, b=b, groups=self.groups)
+        snap = stats.snapshot()
+        out = compute_all(snap, W=W, b=b, groups=self.groups)
+        if self.num_classes <= MAX_GRAM_CLASSES:  # uncentred Grams: any theory compares later
+            out["grams"] = class_grams(snap.means, W)
+        return out
 
     def _log(self, rec: dict[str, Any]) -> None:
         if not self.dist.is_main:
