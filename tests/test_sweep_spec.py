@@ -75,7 +75,10 @@ def test_recipe_found_relative_to_the_spec_folder(tmp_path):
         (_spec(seeds=[]), "non-empty list of integers"),
         (_spec(seeds=[0, 0]), "repeats a seed"),
         (_spec(gird={"optim.lr": [0.1]}), "unknown spec key 'gird'; valid keys: name, recipe"),
-        (_spec(recipe="configs/nope.yaml"), "config 'configs/nope.yaml' is neither a file nor a packaged recipe"),
+        (
+            _spec(recipe="configs/nope.yaml"),
+            "config 'configs/nope.yaml' is neither a file nor a packaged recipe",
+        ),
         (_spec(grid={"train.seed": [1]}), "is the seed key"),
     ],
 )

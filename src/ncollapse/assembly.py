@@ -302,17 +302,22 @@ def build_optimizer(optim_cfg, params):
 
 
 # ----------------------------------------------------------------------------------- measures
-def nc_measures(stats, head, groups, *, batches=None, minority="auto", **options) -> dict:
+def nc_measures(
+    stats, head, groups, *, batches=None, minority="auto", grams: bool = False, **options
+) -> dict:
     """NC measures of first-pass ``stats`` (a :class:`~ncollapse.metrics.Statistics`) with the
     classifier of ``head`` (``classifier_weight()`` / ``classifier_bias()``), through
     :func:`ncollapse.metrics.two_pass_measures`: the same group and minority rules as
-    ``ncollapse metrics``. ``batches`` (a callable giving ``(H, y)`` batches) adds the second pass."""
+    ``ncollapse metrics``. ``batches`` (a callable giving ``(H, y)`` batches) adds the second pass.
+    ``grams=True`` adds the uncentred class Grams (:func:`ncollapse.metrics.grams.class_grams`,
+    key ``"grams"``) for up to ``MAX_GRAM_CLASSES`` classes, so any theory compares after the run."""
     from ncollapse.metrics import two_pass_measures
+    from ncollapse.metrics.grams import MAX_GRAM_CLASSES, class_grams
 
     W = head.classifier_weight().detach().double().cpu().numpy()
     b = head.classifier_bias()
     b = None if b is None else b.detach().double().cpu().numpy()
-    return two_pass_measures(
+    out = two_pass_measures(
         batches,
         stats.num_classes,
         W,
@@ -323,3 +328,6 @@ def nc_measures(stats, head, groups, *, batches=None, minority="auto", **options
         minority=minority,
         **options,
     )
+    if grams and stats.num_classes <= MAX_GRAM_CLASSES:
+        out["grams"] = class_grams(stats.means, W)
+    return out

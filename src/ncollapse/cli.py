@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "geometry",
     "metrics",
     "ufm",
+    "reproduce",
     "data",
     "train",
     "sweep",

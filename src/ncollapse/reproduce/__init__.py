@@ -16,10 +16,11 @@ ncmc-ufm    Loss P with a fixed frame, Cor. 3.7 (Yan et al. 2024)      :mod:`.nc
 ``ncollapse ufm reproduce seli|liu|ncmc`` runs the three UFM entries (:data:`UFM_COMMANDS`).
 """
 
-from ncollapse.reproduce import liu_ufm, ncmc_ufm, seli_ufm  # noqa: F401  (registers entries)
+from ncollapse.reproduce import deepnet, liu_ufm, ncmc_ufm, seli_ufm  # noqa: F401  (registers entries)
 from ncollapse.reproduce.catalogue import (
     REPRODUCTIONS,
     Reproduction,
+    accepts_scale,
     get_reproduction,
     register_reproduction,
     reproductions,
@@ -31,6 +32,7 @@ UFM_COMMANDS = {"seli": "seli-ufm", "liu": "liu-ufm", "ncmc": "ncmc-ufm"}
 
 __all__ = [
     "REPRODUCTIONS",
+    "accepts_scale",
     "UFM_COMMANDS",
     "Reproduction",
     "get_reproduction",

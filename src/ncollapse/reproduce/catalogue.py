@@ -27,6 +27,7 @@ __all__ = [
     "get_reproduction",
     "register_reproduction",
     "reproductions",
+    "accepts_scale",
     "run_reproduction",
 ]
 
@@ -105,8 +106,23 @@ def reproductions() -> list[Reproduction]:
     return [get_reproduction(i) for i in REPRODUCTIONS.names()]
 
 
+def accepts_scale(entry: Reproduction) -> bool:
+    """Whether the entry's recipe takes ``scale=`` (smoke | here | paper): the trained-network
+    entries do; the UFM entries have ``quick`` (their ``smoke``) and one full scale."""
+    import inspect
+
+    return "scale" in inspect.signature(entry.recipe).parameters
+
+
 def run_reproduction(
-    id: str, out_dir=None, *, quick: bool = False, device=None, progress=None
+    id: str,
+    out_dir=None,
+    *,
+    quick: bool = False,
+    device=None,
+    progress=None,
+    scale: str | None = None,
+    **options,
 ) -> dict:
     """Run entry ``id``'s recipe (one torch thread: the problems are tiny) and return its summary."""
     import torch
@@ -116,6 +132,12 @@ def run_reproduction(
     # tiny problems: one thread avoids OpenMP spin contention on shared machines
     torch.set_num_threads(1)
     try:
+        if accepts_scale(entry):
+            return entry.recipe(
+                out_dir, quick=quick, device=device, progress=progress, scale=scale, **options
+            )
+        if scale is not None:  # UFM recipes: smoke = their quick mode; here = paper = full
+            quick = scale == "smoke"
         return entry.recipe(out_dir, quick=quick, device=device, progress=progress)
     finally:
         torch.set_num_threads(threads)

@@ -52,8 +52,13 @@ def default_out_dir(name: str) -> Path:
 class Report:
     """Collects prediction rows, tables and figures of one recipe run."""
 
-    def __init__(self, name: str, out_dir=None, *, quick: bool = False):
+    def __init__(
+        self, name: str, out_dir=None, *, quick: bool = False, title: str | None = None,
+        intro: str = "",
+    ):  # fmt: skip
         self.name = name
+        self.title = title or f"ufm reproduce {name}{' (quick)' if quick else ''}"
+        self.intro = intro
         self.out_dir = Path(out_dir) if out_dir is not None else default_out_dir(name)
         self.quick = quick
         self.rows: list[dict] = []
@@ -184,9 +189,11 @@ class Report:
             "failed": len(self.rows) - n_ok,
             "all_ok": self.all_ok,
             "time_s": round(total, 2),
+            "scale": self.meta.get("scale"),
             "out_dir": str(out),
         }
-        md = f"# ufm reproduce {self.name}{' (quick)' if self.quick else ''}\n\n"
+        md = f"# {self.title}\n\n" + (f"{self.intro}\n\n" if self.intro else "")
+        md += "".join(f"![{n}]({p.name})\n\n" for n, p in self.figures.items())
         md += f"{n_ok}/{len(self.rows)} predictions hold; {total:.1f} s.\n\n" + self.markdown()
         atomic_write_text(out / "predictions.md", md)
         atomic_write_text(out / "predictions.csv", self._csv(self.rows))

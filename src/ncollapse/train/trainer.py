@@ -472,7 +472,8 @@ class Trainer:
             return {}
         if sharded and self.dist.enabled:
             stats.all_reduce()
-        return assembly.nc_measures(stats.snapshot(), self.model.head, self.groups)
+        # uncentred Grams each NC epoch: the deep-net reproductions compare any theory later
+        return assembly.nc_measures(stats.snapshot(), self.model.head, self.groups, grams=True)
 
     def _log(self, rec: dict[str, Any]) -> None:
         if not self.dist.is_main:
