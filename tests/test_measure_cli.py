@@ -97,3 +97,31 @@ def test_tables_plot_and_errors(run_dir, tmp_path, capsys):
     (tmp_path / "config.yaml").write_text("{}")
     assert cli_main(["eval", str(tmp_path)]) == 2
     assert "has no checkpoint.pt" in capsys.readouterr().err
+
+
+def test_decouple_matches_the_library_on_exported_features(run_dir, tmp_path, capsys):
+    """`ncollapse decouple` equals methods.decoupled applied by hand to the exported arrays; the
+    'before' column equals `ncollapse eval`; tau=0 leaves the classifier's predictions as they are
+    (w / |w|^0 = w, bias dropped as in Kang et al.), and the run folder is not written."""
+    import torch
+
+    from ncollapse.methods.decoupled import fit_crt
+
+    before = sorted(p.name for p in run_dir.iterdir())
+    tr, te = tmp_path / "tr.npz", tmp_path / "te.npz"
+    _json(capsys, ["export-features", str(run_dir), "--out", str(tr), "--json"])
+    _json(capsys, ["export-features", str(run_dir), "--split", "test", "--out", str(te), "--json"])
+    a, b = np.load(tr), np.load(te)
+    res = _json(capsys, ["decouple", str(run_dir), "--method", "crt", "--json"])
+    clf = fit_crt(torch.from_numpy(a["H"]), torch.from_numpy(a["y"]), 10, weight_decay=5e-4)
+    pred = clf.logits(torch.from_numpy(b["H"])).argmax(1).numpy()
+    assert res["after"]["test_acc"] == pytest.approx(float(np.mean(pred == b["y"])))
+    ev = _json(capsys, ["eval", str(run_dir), "--json"])
+    assert res["before"]["test_acc"] == pytest.approx(ev["test_acc"])
+    t0 = _json(capsys, ["decouple", str(run_dir), "--method", "tau_norm", "--tau", "0", "--json"])
+    nobias = (b["H"] @ b["W"].T).argmax(1)
+    assert t0["after"]["test_acc"] == pytest.approx(float(np.mean(nobias == b["y"])))
+    assert cli_main(["decouple", str(run_dir), "--method", "lws"]) == 0
+    out = capsys.readouterr().out
+    assert "balanced" in out and "lws" in out
+    assert sorted(p.name for p in run_dir.iterdir()) == before

@@ -104,3 +104,25 @@ def test_smoke_scale_end_to_end(entry, tmp_path, capsys):
     # a second invocation resumes: every run is finished, nothing is retrained
     rc2 = main(["reproduce", entry, "--scale", "smoke", "--out", str(tmp_path), "--json"])
     assert json.loads(capsys.readouterr().out)["rows"] == summary["rows"] and rc2 == rc
+
+
+def test_recorded_verdicts_fill_in_for_missing_outputs(tmp_path, monkeypatch):
+    """A fresh install lists the recorded verdict; a local results.json wins over it."""
+    import json
+
+    from ncollapse.reproduce import catalogue
+
+    monkeypatch.setattr(catalogue, "RECORDED", tmp_path / "recorded.json")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(
+        json.dumps({"summary": {"all_ok": False, "passed": 3, "failed": 2, "rows": 5}})
+    )
+    rec = catalogue.record_verdicts({"seli-deepnet": (out, "here")}, "2026-12-04")
+    assert rec["seli-deepnet"]["verdict"] == "does not hold (2 of 5 fail)"
+    e = catalogue.get_reproduction("seli-deepnet")
+    e = catalogue.Reproduction(**{**e.__dict__, "out_dir": str(tmp_path / "absent")})
+    assert e.last_verdict() == "does not hold (2 of 5 fail) [here, recorded 2026-12-04]"
+    assert e.last_verdict(tmp_path / "absent") == "not run"
+    e2 = catalogue.Reproduction(**{**e.__dict__, "out_dir": str(out)})
+    assert e2.last_verdict() == "does not hold (2 of 5 fail)"

@@ -37,6 +37,16 @@ def register(sub) -> None:
     p.set_defaults(func=_reproduce)
 
 
+def _short_paper(paper: str) -> str:
+    """``"Liu, The Exploration ... (arXiv 2411.17278)"`` -> ``"Liu (arXiv 2411.17278)"``: the
+    first author and the arXiv id or venue, so the catalogue table stays narrow."""
+    import re
+
+    author = paper.split(",")[0]
+    m = re.search(r"arXiv \d{4}\.\d{4,5}", paper) or re.search(r"[A-Z][A-Za-z]+ \d{4}", paper)
+    return f"{author} ({m.group(0)})" if m else author
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from ncollapse.output import print_json, print_table
     from ncollapse.reproduce import accepts_scale, get_reproduction, reproductions, run_reproduction
@@ -47,13 +57,14 @@ def _reproduce(args: argparse.Namespace) -> int:
         if args.json:
             print_json(entries)
             return 0
-        rows = [[e["id"], e["claim"], e["data"], "yes" if e["runnable_here"] else "no",
+        rows = [[e["id"], _short_paper(e["paper"]), e["data"], "yes" if e["runnable_here"] else "no",
                  e["last_verdict"]] for e in entries]  # fmt: skip
         print_table(
             "reproduction catalogue (ncollapse reproduce ID --scale smoke|here|paper)",
-            ["id", "paper's claim", "data", "runs here", "last verdict"],
+            ["id", "paper", "data", "runs here", "last verdict"],
             rows,
         )
+        print("each entry's claim: ncollapse reproduce list --json (field 'claim')")
         return 0
     entry = get_reproduction(args.id)
     opts = {}

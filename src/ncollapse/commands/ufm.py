@@ -22,6 +22,24 @@ BIAS_HELP = (
 )
 
 
+#: What each column of `ufm sweep` means (ce rows, then mse rows).
+SWEEP_LEGEND = """columns (ce):
+  ‖X‖_F     norm of the logit matrix X = W H (+ b 1ᵀ) at the solution
+  WH→Ẑ      ‖X/‖X‖ − Ẑ/‖Ẑ‖‖_F, distance to the SEL matrix Ẑ (Thrampoulidis et al. 2022)
+  W→SELI    distance of the normalised Gram W Wᵀ to SELI's
+  M→SELI    distance of the normalised Gram Hᵀ H of the class means to SELI's
+  cos_min   cosine between two minority classifiers (smallest count; −1/(K−1) in the ETF, SELI's
+            closed form under STEP imbalance; → 1 is minority collapse)
+  iter      solver iterations
+columns (mse, the L-layer deep-linear UFM of Liu, arXiv 2411.17278):
+  alive (pred)  singular directions the closed form keeps (the others are zeroed)
+  alive (num)   directions alive in the numerical solution
+  max|Δt|       largest difference between numerical and closed-form singular values
+  Gram rel err  largest relative error of W Wᵀ, Mᵀ M, W M against the closed form
+  global        objective within 1e-9 (relative) of the closed-form global minimum
+--json prints every value at full precision."""
+
+
 def _parse_list(text, name: str, kind=float) -> list:
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(p == "" for p in parts):
@@ -111,7 +129,12 @@ def register(subparsers) -> None:
     add_json_flag(s)
     s.set_defaults(func=_cmd_solve)
 
-    w = sub.add_parser("sweep", help="solve a grid (λ × R × seeds, or λ × L) as one batch")
+    w = sub.add_parser(
+        "sweep",
+        help="solve a grid (λ × R × seeds, or λ × L) as one batch",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SWEEP_LEGEND,
+    )
     w.add_argument("--model", choices=["ce", "mse"], required=True)
     w.add_argument(
         "--counts-step",

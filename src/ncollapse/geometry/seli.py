@@ -243,7 +243,8 @@ def step_counts(k_maj: int, k_min: int, R: float, n_min: int = 1) -> np.ndarray:
 
 
 def step_seli_closed_form(k_maj: int, k_min: int, R: float, n_min: int = 1) -> dict:
-    """Closed-form SELI norms, inner products and cosines for a STEP profile (spec §1.5).
+    """Closed-form SELI norms, inner products and cosines for a STEP profile (Thrampoulidis et al.,
+    arXiv 2208.05512: the SELI geometry under STEP imbalance).
 
     With ``k = k_maj + k_min``, ``n_maj = R n_min`` and ``λ_mix = (k_min n_maj + k_maj n_min)/k``,
     and ``f(x) = sqrt(x)`` for classifiers (``v = w``) or ``f(x) = 1/sqrt(x)`` for class means

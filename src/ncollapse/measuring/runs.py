@@ -160,3 +160,40 @@ def evaluate_run(run: FinishedRun, *, many: int | None = None, few: int | None =
     res["train_counts"] = run.counts.tolist()
     res["epoch"] = run.epoch
     return res
+
+
+def decouple_run(
+    run: FinishedRun, method: str = "crt", *, tau: float = 1.0, weight_decay: float = 5e-4
+) -> dict:
+    """Decoupled classifier learning on a finished run (Kang et al., ICLR 2020, arXiv 1910.09217,
+    Sec. 4): keep its features, re-fit the classifier (``crt``), rescale it (``lws``) or
+    normalise it (``tau_norm``) with :func:`ncollapse.methods.decoupled.decouple` on the training
+    subset's features (evaluation mode, no augmentation), and compare test accuracy before and
+    after: overall, balanced (mean of per-class) and per group (mean of the group's per-class
+    accuracies). Returns a JSON-ready dict; the run folder is not written."""
+    from ncollapse.methods.decoupled import decouple
+
+    tr, te = export_features(run, "train"), export_features(run, "test")
+    clf = decouple(method, tr["H"], tr["y"], tr["W"], tr.get("b"), tau=tau,
+                   weight_decay=weight_decay)  # fmt: skip
+    y = te["y"]
+    K = run.num_classes
+
+    def scores(pred: np.ndarray) -> dict:
+        per = np.array([np.mean(pred[y == c] == c) if np.any(y == c) else np.nan for c in range(K)])
+        groups = {g: float(np.nanmean(per[np.asarray(idx, dtype=int)])) if len(idx) else None
+                  for g, idx in run.groups.items()}  # fmt: skip
+        return {"test_acc": float(np.mean(pred == y)), "balanced_acc": float(np.nanmean(per)),
+                "group_acc": groups, "per_class_acc": per.tolist()}  # fmt: skip
+
+    after = clf.logits(te["H"]).argmax(1).cpu().numpy()
+    return {
+        "method": method,
+        "tau": tau if method == "tau_norm" else None,
+        "weight_decay": weight_decay if method == "crt" else None,
+        "objective": clf.loss,
+        "groups": run.groups,
+        "train_counts": run.counts.tolist(),
+        "before": scores(te["logits"].argmax(1)),
+        "after": scores(after),
+    }

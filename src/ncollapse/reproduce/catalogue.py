@@ -28,6 +28,8 @@ __all__ = [
     "register_reproduction",
     "reproductions",
     "accepts_scale",
+    "record_verdicts",
+    "recorded_verdicts",
     "run_reproduction",
 ]
 
@@ -49,16 +51,17 @@ class Reproduction:
     out_dir: str
 
     def last_verdict(self, out_dir=None) -> str:
-        """ "holds (116/116)", "does not hold (3 of 20 fail)" or "not run" (no results.json)."""
-        path = Path(out_dir if out_dir is not None else self.out_dir) / "results.json"
-        try:
-            s = json.loads(path.read_text())["summary"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return "not run"
-        scale = " (quick)" if s.get("quick") else ""
-        if s.get("all_ok"):
-            return f"holds ({s['passed']}/{s['rows']}){scale}"
-        return f"does not hold ({s['failed']} of {s['rows']} fail){scale}"
+        """ "holds (116/116)", "does not hold (3 of 20 fail)" from the ``results.json`` in
+        ``out_dir`` (default: the entry's output folder); without one, the verdict recorded in the
+        package (:data:`RECORDED`, with its date and scale) when ``out_dir`` is not given; else
+        "not run"."""
+        v = verdict_of(Path(out_dir if out_dir is not None else self.out_dir))
+        if v is not None or out_dir is not None:
+            return v or "not run"
+        rec = recorded_verdicts().get(self.id)
+        if rec:
+            return f"{rec['verdict']} [{rec['scale']}, recorded {rec['date']}]"
+        return "not run"
 
     def to_dict(self) -> dict:
         return {
@@ -71,6 +74,44 @@ class Reproduction:
             "command": self.command,
             "last_verdict": self.last_verdict(),
         }
+
+
+#: Verdicts of the runs behind ``docs/reproductions.md``, shipped with the package so that a fresh
+#: install lists them; rewritten by :func:`record_verdicts`.
+RECORDED = Path(__file__).with_name("recorded.json")
+
+
+def verdict_of(out_dir: Path) -> str | None:
+    """The verdict in ``out_dir/results.json`` (None when there is none)."""
+    try:
+        s = json.loads((Path(out_dir) / "results.json").read_text())["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    scale = " (quick)" if s.get("quick") else ""
+    if s.get("all_ok"):
+        return f"holds ({s['passed']}/{s['rows']}){scale}"
+    return f"does not hold ({s['failed']} of {s['rows']} fail){scale}"
+
+
+def recorded_verdicts() -> dict:
+    """``{id: {"verdict", "scale", "date"}}`` from :data:`RECORDED` (empty when absent)."""
+    try:
+        return json.loads(RECORDED.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_verdicts(entries: dict[str, tuple[str | Path, str]], date: str) -> dict:
+    """Record ``{id: (out_dir, scale)}``'s verdicts in :data:`RECORDED` (others are kept)."""
+    from ncollapse.io import atomic_write_text
+
+    rec = recorded_verdicts()
+    for id, (out, scale) in entries.items():
+        v = verdict_of(Path(out))
+        if v is not None:
+            rec[id] = {"verdict": v, "scale": scale, "date": date}
+    atomic_write_text(RECORDED, json.dumps(rec, indent=2, sort_keys=True) + "\n")
+    return rec
 
 
 def register_reproduction(
