@@ -96,7 +96,7 @@ def _decouple(args: argparse.Namespace) -> int:
         rows.append([f"{g} ({len(res['groups'][g])} classes)", b["group_acc"][g],
                      a["group_acc"][g]])  # fmt: skip
     fmt = [[r[0], *("—" if v is None else f"{100 * v:.2f}" for v in r[1:])] for r in rows]
-    print_table(f"{args.method}: test accuracy (%) before and after", ["", "run", args.method], fmt)
+    print_table(f"test accuracy (%), {args.method}", ["", "run", args.method], fmt)
     return 0
 
 
