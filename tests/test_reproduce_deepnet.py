@@ -93,7 +93,7 @@ def test_unknown_entry_is_one_line(capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("entry", ["seli-deepnet", "liu-fig3"])
+@pytest.mark.parametrize("entry", ["seli-deepnet", "liu-fig1", "liu-fig2", "liu-fig3", "liu-fig4"])
 def test_smoke_scale_end_to_end(entry, tmp_path, capsys):
     rc = main(["reproduce", entry, "--scale", "smoke", "--out", str(tmp_path), "--json"])
     summary = json.loads(capsys.readouterr().out)
@@ -101,6 +101,8 @@ def test_smoke_scale_end_to_end(entry, tmp_path, capsys):
     md = (tmp_path / "predictions.md").read_text()
     assert "**Claim:**" in md and "not comparable" in md
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    if entry not in ("seli-deepnet", "liu-fig3"):
+        return
     # a second invocation resumes: every run is finished, nothing is retrained
     rc2 = main(["reproduce", entry, "--scale", "smoke", "--out", str(tmp_path), "--json"])
     assert json.loads(capsys.readouterr().out)["rows"] == summary["rows"] and rc2 == rc

@@ -16,7 +16,13 @@ ncmc-ufm    Loss P with a fixed frame, Cor. 3.7 (Yan et al. 2024)      :mod:`.nc
 ``ncollapse ufm reproduce seli|liu|ncmc`` runs the three UFM entries (:data:`UFM_COMMANDS`).
 """
 
-from ncollapse.reproduce import deepnet, liu_ufm, ncmc_ufm, seli_ufm  # noqa: F401  (registers entries)
+from ncollapse.reproduce import (  # noqa: F401  (registers entries)
+    comparison,
+    deepnet,
+    liu_ufm,
+    ncmc_ufm,
+    seli_ufm,
+)
 from ncollapse.reproduce.catalogue import (
     REPRODUCTIONS,
     Reproduction,

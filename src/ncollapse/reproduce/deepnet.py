@@ -250,12 +250,8 @@ def _report(entry_id: str, out: Path, scale: str, setting: Setting, paper: str, 
 def run_setting(
     name: str, setting: Setting, out_dir: Path, *, executor: str = "local", workers=None
 ) -> list[dict[str, Any]]:
-    """Run the setting's sweep (resumable) and return one record per run: its factors, counts and
-    metrics history (``metrics.jsonl``)."""
+    """Run the setting's sweep (resumable) and return one record per run (:func:`run_spec`)."""
     import yaml
-
-    from ncollapse.sweep import parse_spec, run_sweep
-    from ncollapse.sweep.runner import run_dir_of
 
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe_path = out_dir / "recipe.yaml"
@@ -267,7 +263,21 @@ def run_setting(
         "grid": setting.grid,
         "seeds": setting.seeds,
     }
-    spec = parse_spec(raw, out_dir=out_dir / "sweep")
+    return run_spec(raw, out_dir, executor=executor, workers=workers)
+
+
+def run_spec(
+    raw: dict[str, Any], out_dir: Path, *, executor: str = "local", workers=None
+) -> list[dict[str, Any]]:
+    """Run the sweep spec ``raw`` (a mapping as in a spec file) into ``out_dir/sweep`` through
+    the sweep runner (finished runs are skipped, interrupted ones resumed) and return one record
+    per run: its factors, seed, training counts, resolved config and metrics history."""
+    from ncollapse.sweep import parse_spec, run_sweep
+    from ncollapse.sweep.runner import run_dir_of
+
+    name = raw.get("name", "sweep")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = parse_spec({k: v for k, v in raw.items() if k != "out_dir"}, out_dir=out_dir / "sweep")
     outcome = run_sweep(spec, executor=executor, workers=workers, bar=False)
     failed = getattr(outcome, "failed", None)
     if failed:
