@@ -15,13 +15,13 @@ from ncollapse.reproduce import get_reproduction, reproductions
 from ncollapse.reproduce.deepnet import liu_curves, seli_curves, seli_theory
 
 
-def _record(counts, means, W, cfg=None, epochs=2):
+def _record(counts, means, W, cfg=None, epochs=2, bias=None):
     g = class_grams(means, W)
     nc2 = {k: 0.0 for k in ("dist_seli_W", "dist_etf_W", "dist_seli_M", "dist_etf_M", "dist_WM")}
-    hist = [
-        {"epoch": e, "train_acc": 1.0, "nc": {"nc1": {"nc1": 0.1}, "nc2": nc2, "grams": g}}
-        for e in range(epochs)
-    ]
+    nc = {"nc1": {"nc1": 0.1}, "nc2": nc2, "grams": g}
+    if bias is not None:
+        nc["per_class"] = {"bias": list(bias)}
+    hist = [{"epoch": e, "train_acc": 1.0, "nc": nc} for e in range(epochs)]
     return {"counts": list(counts), "history": hist, "config": cfg or {}}
 
 
@@ -56,9 +56,17 @@ def test_liu_curves_are_zero_at_the_closed_form_minimizer(bias, depth):
     W = th.U @ np.diag(th.w_singular_values)
     shift = np.array([0.3, -1.0, 2.0, 0.5]) if bias else 0.0  # absorbed by the bias
     cfg = {"model": {"head_args": {"depth": depth, "bias": bias}}, "optim": {"weight_decay": wd}}
-    cur = liu_curves(_record(counts, (M.T + shift), W, cfg))
+    # the network's own bias: b + W mu_G must be the minimizer's n / N (mu_G = shift here, the
+    # minimizer's features having zero weighted mean)
+    b = th.b - W @ (shift * np.ones(len(counts))) if bias else None
+    cur = liu_curves(_record(counts, (M.T + shift), W, cfg, bias=b))
     for k in ("nc2_W", "nc2_M", "nc3"):
         np.testing.assert_allclose(cur[k], 0.0, atol=1e-6)
+    np.testing.assert_array_equal(cur["alive"], cur["alive_theory"])
+    if bias:
+        np.testing.assert_allclose(cur["bias_err"], 0.0, atol=1e-9)
+        wrong = liu_curves(_record(counts, (M.T + shift), W, cfg, bias=th.b))
+        assert wrong["bias_err"][-1] > 1e-3  # the bias that ignores W mu_G is measured as off
     # and a perturbed geometry is measured as away from it
     cur2 = liu_curves(_record(counts, M.T * np.array([[1], [1], [1], [3.0]]), W, cfg))
     assert cur2["nc2_M"][-1] > 0.05

@@ -489,21 +489,38 @@ def liu_curves(record: dict) -> dict[str, np.ndarray]:
     head = cfg["model"]["head_args"]
     bias = bool(head.get("bias", False))
     th = liu_theory(record["counts"], head.get("depth", 3), cfg["optim"]["weight_decay"], bias)
-    out: dict[str, list] = {k: [] for k in ("epoch", "nc1", "nc2_W", "nc2_M", "nc3", "train_acc")}
+    n = np.asarray(record["counts"], dtype=float)
+    p = n / n.sum()
+    keys = ("epoch", "nc1", "nc2_W", "nc2_M", "nc3", "train_acc", "bias_err", "alive")
+    out: dict[str, list] = {k: [] for k in keys}
+    out["alive_theory"] = int(np.sum(~np.asarray(th.zeroed)))
     for r in _nc_epochs(record["history"]):
         out["epoch"].append(r["epoch"] + 1)
         out["nc1"].append(r["nc"]["nc1"]["nc1"])
         out["train_acc"].append(r.get("train_acc"))
         g = r["nc"].get("grams")
         if g is None:
-            for k in ("nc2_W", "nc2_M", "nc3"):
+            for k in ("nc2_W", "nc2_M", "nc3", "bias_err", "alive"):
                 out[k].append(np.nan)
             continue
         cg = centre_grams(g, record["counts"], "weighted" if bias else "none")
         out["nc2_W"].append(gram_distance(cg["WWt"], th.WWt))
         out["nc2_M"].append(gram_distance(cg["MtM"], th.MtM))
         out["nc3"].append(gram_distance(cg["WM"], th.WM))
-    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+        # directions of W M alive: singular values above 1 % of the largest
+        sv = np.linalg.svd(np.asarray(cg["WM"], dtype=float), compute_uv=False)
+        out["alive"].append(int(np.sum(sv > 1e-2 * sv.max())) if sv.max() > 0 else 0)
+        # the logit of the weighted global mean, b + W mu_G, is the bias of the minimizer (whose
+        # features have zero weighted mean): n / N
+        b = (r["nc"].get("per_class") or {}).get("bias")
+        if bias and b is not None:
+            b_eff = np.asarray(b, dtype=float) + np.asarray(g["WM"], dtype=float) @ p
+            out["bias_err"].append(float(np.max(np.abs(b_eff - th.b))))
+        else:
+            out["bias_err"].append(np.nan)
+    res = {k: np.asarray(v, dtype=float) for k, v in out.items() if k != "alive_theory"}
+    res["alive_theory"] = np.asarray(out["alive_theory"], dtype=float)
+    return res
 
 
 def _liu_entry(fig: str):
@@ -524,9 +541,11 @@ def _liu_entry(fig: str):
             L = int(rec["config"]["model"]["head_args"]["depth"])
             cur = liu_curves(rec)
             curves[L] = cur
-            fin = {k: float(v[-1]) if v.size else np.nan for k, v in cur.items()}
-            first = {k: float(v[0]) if v.size else np.nan for k, v in cur.items()}
-            rows.append({"L": L, **fin})
+            series = {k: v for k, v in cur.items() if k != "alive_theory"}
+            fin = {k: float(v[-1]) if v.size else np.nan for k, v in series.items()}
+            first = {k: float(v[0]) if v.size else np.nan for k, v in series.items()}
+            alive_th = int(cur["alive_theory"])
+            rows.append({"L": L, **fin, "alive_theory": alive_th})
             src = "arXiv 2411.17278 abstract (global minimizer)"
             rep.check("NC1", "NC1 falls during training", f"L={L}", f"< {first['nc1']:.3g}",
                       fin["nc1"], kind="bool", ok=fin["nc1"] < first["nc1"], source=src)  # fmt: skip
@@ -536,6 +555,13 @@ def _liu_entry(fig: str):
                           ok=bool(fin[k] < first[k]), source=src)  # fmt: skip
                 rep.check("closed form", f"d({what}, minimizer) at the end", f"L={L}", "0",
                           fin[k], 0.3, kind="max", source=src)  # fmt: skip
+            rep.check("closed form", "directions of W M alive (singular values > 1% of the "
+                      "largest) at the end", f"L={L}", alive_th, fin["alive"], 0.0,
+                      source=src)  # fmt: skip
+            if bias:
+                rep.check("closed form", "effective bias b + W mu_G against n/N (max abs error)",
+                          f"L={L}", 0.0, fin["bias_err"], 0.01, kind="max",
+                          source=src)  # fmt: skip
         rep.table("final", rows)
         rep.figure("curves", _liu_figure(curves, fig, bias))
         return rep.write()
