@@ -22,6 +22,7 @@ from ncollapse.reproduce import (  # noqa: F401  (registers entries)
     liu_ufm,
     ncmc_ufm,
     seli_ufm,
+    tables,
 )
 from ncollapse.reproduce.catalogue import (
     REPRODUCTIONS,
