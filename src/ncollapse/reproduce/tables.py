@@ -152,7 +152,6 @@ def _at_least(rep: Report, s: dict, a: str, b: str, src: str, *, strict: bool = 
 # ---------------------------------------------------------------------------------- entries
 
 
-
 def _table1_runs(scale: str) -> list[dict]:
     if scale == "paper":
         return [{"name": f"{m} {'mixup' if mix else 'plain'} rho={r}",
