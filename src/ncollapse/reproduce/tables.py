@@ -133,6 +133,12 @@ def _register(t: TableEntry) -> TableEntry:
 # ------------------------------------------------------------------------------------ checks
 
 
+def _mean_finite(values) -> float:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else np.nan
+
+
 def _bal(s: dict, m: str) -> float:
     return s[m]["balanced_acc"][0] if m in s else np.nan
 
@@ -231,7 +237,7 @@ def _table6_checks(rep: Report, s: dict) -> None:
         rep.check("theta", f"the best theta lies in (0, pi/4) (norm {red})", f"norm={red}",
                   "< 0.785", best[1], kind="bool", ok=bool(0 < best[1] < np.pi / 4),
                   source=src)  # fmt: skip
-        by_f = {f: np.nanmean([grid[(f, th)] for th in THETAS]) for f in FS}
+        by_f = {f: _mean_finite([grid[(f, th)] for th in THETAS]) for f in FS}
         rep.check("f", f"larger f is better under heavy imbalance (norm {red}, mean over theta)",
                   f"f={FS[-1]} vs f={FS[0]}", f">= {by_f[FS[0]]:.2f}", by_f[FS[-1]], kind="bool",
                   ok=bool(by_f[FS[-1]] >= by_f[FS[0]]), source=src)  # fmt: skip
