@@ -41,6 +41,21 @@ METHODS = {
     "AllNC (reconstr.)": "methods/fmnist_lt_allnc",
 }
 MEASURES = ("test_acc", "balanced_acc", "many", "medium", "few")
+#: the overrides that turn a Fashion-MNIST recipe into a CI smoke run (also used by the tables)
+SMOKE_SET = {
+    "data.name": "digits",
+    "data.rho": 10,
+    "data.batch_size": 64,
+    "model.backbone": "mlp",
+    "model.backbone_args": {"depth": 2, "width": 32},
+    "train.epochs": 1,
+    "train.threads": 1,
+    "sched.warmup_epochs": 0,
+    "eval.groups": "ranges",
+    "eval.ranges": [3, 7],
+    "eval.many": None,
+    "eval.few": None,
+}
 
 
 def comparison_spec(scale: str) -> tuple[dict[str, Any], str]:
@@ -63,21 +78,8 @@ def comparison_spec(scale: str) -> tuple[dict[str, Any], str]:
         ]
         raw = {"name": ID, "set": {"run.tensorboard": False}, "runs": runs, "seeds": [0, 1, 2]}
         return raw, "none for CE / SETF / CAL (NCMC Table 1 recipe); no LDAM-DRW or AllNC run"
-    small = {
-        "data.name": "digits",
-        "data.rho": 10,
-        "data.batch_size": 64,
-        "model.backbone": "mlp",
-        "model.backbone_args": {"depth": 2, "width": 32},
-        "train.epochs": 1,
-        "train.threads": 1,
-        "sched.warmup_epochs": 0,
-        "eval.groups": "ranges",
-        "eval.ranges": [3, 7],
-        "run.tensorboard": False,
-    }
     runs = [{"name": m, "recipe": r} for m, r in METHODS.items()]
-    raw = {"name": ID, "set": small, "runs": runs, "seeds": [0]}
+    raw = {"name": ID, "set": {**SMOKE_SET, "run.tensorboard": False}, "runs": runs, "seeds": [0]}
     return raw, "smoke: digits, an MLP of width 32, one epoch, one seed"
 
 

@@ -33,27 +33,12 @@ from typing import Any
 import numpy as np
 
 from ncollapse.reproduce.catalogue import register_reproduction
-from ncollapse.reproduce.comparison import ALLNC_PAPER, NCMC_PAPER, summarise
+from ncollapse.reproduce.comparison import ALLNC_PAPER, NCMC_PAPER, SMOKE_SET, summarise
 from ncollapse.reproduce.deepnet import check_scale, run_spec
 from ncollapse.reproduce.report import Report
 
 __all__ = ["TABLES", "TableEntry"]
 
-#: the overrides that turn a Fashion-MNIST recipe into the CI smoke run
-SMOKE_SET = {
-    "data.name": "digits",
-    "data.rho": 10,
-    "data.batch_size": 64,
-    "model.backbone": "mlp",
-    "model.backbone_args": {"depth": 2, "width": 32},
-    "train.epochs": 1,
-    "train.threads": 1,
-    "sched.warmup_epochs": 0,
-    "eval.groups": "ranges",
-    "eval.ranges": [3, 7],
-    "eval.many": None,
-    "eval.few": None,
-}
 CE, LDAM, SETF = "fmnist_lt_ce", "fmnist_lt_ldam_drw", "fmnist_lt_setf"
 CAL, LOSS_P, ALLNC = "methods/fmnist_lt_cal", "methods/fmnist_lt_loss_p", "methods/fmnist_lt_allnc"
 
