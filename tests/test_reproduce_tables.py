@@ -72,3 +72,11 @@ def test_smoke_scale_end_to_end(entry, tmp_path, capsys):
     md = (tmp_path / "predictions.md").read_text()
     assert "**Claim:**" in md and "not comparable" in md
     assert (tmp_path / "accuracy.csv").read_text().count("\n") >= 3
+
+
+def test_table6_frames_fit_their_projection():
+    """d >= (f + 1) K for every (f, theta) run (f = 40 needs a wider projection than the recipe's)."""
+    from ncollapse.reproduce.tables import _table6_runs
+
+    for r in _table6_runs("here"):
+        assert r["model.head_args.projection_dim"] >= (r["model.head_args.f"] + 1) * 10, r["name"]

@@ -25,6 +25,7 @@ Results are means over seeds (three for the comparison tables at ``here``, one f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,8 +208,10 @@ FS = (10, 20, 40)
 def _table6_runs(scale: str) -> list[dict]:
     if scale == "paper":
         return []
+    # the frame needs d >= (f + 1) K: the recipe's projection (256) grows in steps of 64 for f = 40
     return [{"name": f"f={f} theta={th} norm={red}", "recipe": CAL, "model.head_args.f": f,
-             "model.head_args.theta": th, "loss.params.norm_reduction": red}
+             "model.head_args.theta": th, "loss.params.norm_reduction": red,
+             "model.head_args.projection_dim": max(256, 64 * math.ceil((f + 1) * 10 / 64))}
             for red in ("sum", "mean") for f in FS for th in THETAS]  # fmt: skip
 
 
