@@ -55,3 +55,13 @@ def test_smoke_scale_end_to_end(tmp_path, capsys):
     assert "not comparable" in md and "AllNC > LDAM-DRW" in md
     rows = (tmp_path / "accuracy.csv").read_text().splitlines()
     assert len(rows) == 6  # header + five methods
+
+
+def test_posthoc_runs_are_scored_by_their_adjusted_predictions():
+    rec = _rec("RBL + PLA", 0, 0.86, {"many": 0.9, "medium": 0.8, "few": 0.9})
+    rec["history"][-1]["posthoc_acc"] = {"test_acc": 0.78, "balanced_acc": 0.78,
+                                         "group_acc": {"many": 0.64, "medium": 0.8, "few": 0.95}}  # fmt: skip
+    assert summarise([rec])["RBL + PLA"]["balanced_acc"][0] == pytest.approx(86.0)
+    rec["config"] = {"eval": {"posthoc_tau": 1.0}}
+    s = summarise([rec])["RBL + PLA"]
+    assert s["balanced_acc"][0] == pytest.approx(78.0) and s["few"][0] == pytest.approx(95.0)

@@ -84,7 +84,12 @@ def comparison_spec(scale: str) -> tuple[dict[str, Any], str]:
 
 
 def _final(rec: dict) -> dict[str, float]:
+    """Final-epoch accuracies; a run configured with post-hoc logit adjustment
+    (``eval.posthoc_tau``) is scored by its adjusted predictions (``posthoc_acc``)."""
     last = rec["history"][-1]
+    tau = ((rec.get("config") or {}).get("eval") or {}).get("posthoc_tau")
+    if tau is not None and isinstance(last.get("posthoc_acc"), dict):
+        last = last["posthoc_acc"]
     g = last.get("group_acc") or {}
     out = {"test_acc": last.get("test_acc"), "balanced_acc": last.get("balanced_acc")}
     # smoke runs use index ranges (head / medium / tail); the shot groups are many / medium / few
