@@ -139,23 +139,35 @@ def reproduce_comparison(
         "CAL >= SETF > CE in balanced accuracy, CAL's gain over CE largest on few-shot classes "
         "(NCMC); AllNC above every baseline (AllNC)."
     )
+    head = f"**Papers:** {NCMC_PAPER}; {ALLNC_PAPER}\n\n**Claim:** {claim}"
+    return accuracy_report(ID, out, scale, scaled, head, claim, raw, _checks, executor=executor,
+                           workers=workers, noun="papers")  # fmt: skip
+
+
+def accuracy_report(
+    id: str, out: Path, scale: str, scaled: str, head: str, claim: str, raw: dict, checks,
+    *, executor: str = "local", workers=None, noun: str = "paper",
+) -> dict:  # fmt: skip
+    """Run the sweep spec ``raw`` into ``out``, tabulate the accuracies (mean ± std over seeds,
+    :func:`summarise`), apply ``checks(report, summary)`` and write the report. ``head`` opens the
+    report (paper and claim); the comparison and every table entry report this way."""
     intro = (
-        f"**Papers:** {NCMC_PAPER}; {ALLNC_PAPER}\n\n**Claim:** {claim}\n\n**Scale:** `{scale}` "
-        f"(scaled down: {scaled})\n\n**Command:** `ncollapse reproduce {ID} --scale {scale}`"
+        f"{head}\n\n**Scale:** `{scale}` (scaled down: {scaled})\n\n**Command:** "
+        f"`ncollapse reproduce {id} --scale {scale}`"
         + (
-            "\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the papers.*"
+            f"\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the {noun}.*"
             if scale == "smoke"
             else ""
         )  # fmt: skip
     )
-    rep = Report(ID, out, quick=scale == "smoke", title=f"reproduce {ID}", intro=intro)
+    rep = Report(id, out, quick=scale == "smoke", title=f"reproduce {id}", intro=intro)
     rep.meta = {"scale": scale, "scaled": scaled, "claim": claim}
     summary = summarise(run_spec(raw, out, executor=executor, workers=workers))
     rows = [{"method": m, **{f"{k}_mean": v[0] for k, v in s.items()},
              **{f"{k}_std": v[1] for k, v in s.items()}, "seeds": s["balanced_acc"][2]}
             for m, s in summary.items()]  # fmt: skip
     rep.table("accuracy", rows)
-    _checks(rep, summary)
+    checks(rep, summary)
     return rep.write()
 
 

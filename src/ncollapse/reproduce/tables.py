@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from ncollapse.reproduce.catalogue import register_reproduction
-from ncollapse.reproduce.comparison import ALLNC_PAPER, NCMC_PAPER, SMOKE_SET, summarise
-from ncollapse.reproduce.deepnet import check_scale, run_spec
+from ncollapse.reproduce.comparison import ALLNC_PAPER, NCMC_PAPER, SMOKE_SET, accuracy_report
+from ncollapse.reproduce.deepnet import check_scale
 from ncollapse.reproduce.report import Report
 
 __all__ = ["TABLES", "TableEntry"]
@@ -71,28 +71,13 @@ def _run_table(t: TableEntry, out_dir, scale, executor, workers) -> dict:
     out = Path(out_dir) if out_dir is not None else Path("outputs/reproduce") / t.id / scale
     scaled = {"smoke": "smoke: digits, an MLP of width 32, one epoch, the first four runs",
               "here": t.scaled, "paper": "the paper's data, backbone and schedule"}[scale]  # fmt: skip
-    intro = (
-        f"**Paper:** {t.paper}\n\n**Claim:** {t.claim}\n\n**Scale:** `{scale}` (scaled down: "
-        f"{scaled})\n\n**Command:** `ncollapse reproduce {t.id} --scale {scale}`"
-        + (
-            "\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the paper.*"
-            if scale == "smoke"
-            else ""
-        )  # fmt: skip
-    )
-    rep = Report(t.id, out, quick=scale == "smoke", title=f"reproduce {t.id}", intro=intro)
-    rep.meta = {"scale": scale, "scaled": scaled, "claim": t.claim}
     if scale == "paper" and not t.runs("paper"):
         from ncollapse.errors import NCollapseError
 
         raise NCollapseError(f"{t.id} has no paper scale: {t.paper_note}; use --scale here")
-    summary = summarise(run_spec(_spec(t, scale), out, executor=executor, workers=workers))
-    rows = [{"method": m, **{f"{k}_mean": v[0] for k, v in s.items()},
-             **{f"{k}_std": v[1] for k, v in s.items()}, "seeds": s["balanced_acc"][2]}
-            for m, s in summary.items()]  # fmt: skip
-    rep.table("accuracy", rows)
-    t.checks(rep, summary)
-    return rep.write()
+    head = f"**Paper:** {t.paper}\n\n**Claim:** {t.claim}"
+    return accuracy_report(t.id, out, scale, scaled, head, t.claim, _spec(t, scale), t.checks,
+                           executor=executor, workers=workers)  # fmt: skip
 
 
 def _register(t: TableEntry) -> TableEntry:
