@@ -160,3 +160,45 @@ def test_frame_dimension_error_message():
 def test_bad_input(call, match):
     with pytest.raises(NCollapseError, match=match):
         call()
+
+
+def test_paper_theta_readings_and_the_one_default():
+    """The paper's theta = 0.2 read two ways; NCMC_THETA is the default everywhere a frame is built."""
+    import inspect
+
+    from ncollapse.geometry import NCMC_THETA, PAPER_THETA, paper_theta
+    from ncollapse.methods.ncmc import MultiCenterHead
+    from ncollapse.ufm.api import solve_ncmc
+
+    assert PAPER_THETA == 0.2
+    assert paper_theta(0.2, "definition") == 0.2
+    assert paper_theta(0.2) == pytest.approx(np.pi / 2 - 0.2, abs=1e-15)
+    assert NCMC_THETA == paper_theta(PAPER_THETA)
+    # the complement reading puts a center at angle 0.2 from its class direction w_k
+    fr = multicenter_frame([2, 3], 8, NCMC_THETA, seed=0)
+    ang = np.arccos(np.clip(fr.centers @ fr.W0[fr.center_class].T, -1, 1).diagonal())
+    np.testing.assert_allclose(ang, 0.2, atol=1e-12)
+    assert inspect.signature(multicenter_frame).parameters["theta"].default == NCMC_THETA
+    assert inspect.signature(solve_ncmc).parameters["theta"].default == NCMC_THETA
+    head = MultiCenterHead(32, 3, f=2, counts=[30, 10, 5])
+    assert head.theta == pytest.approx(NCMC_THETA)
+    with pytest.raises(NCollapseError, match=r"reading='other'.*complement"):
+        paper_theta(0.2, "other")
+    with pytest.raises(NCollapseError, match="within \\[0, pi/2\\]"):
+        paper_theta(2.0)
+
+
+def test_recipes_use_the_default_theta():
+    """Every packaged NCMC recipe (Fashion-MNIST and paper mirrors) uses geometry.NCMC_THETA."""
+    import yaml
+
+    from ncollapse.geometry import NCMC_THETA
+    from ncollapse.recipes import RECIPES_DIR
+
+    seen = 0
+    for p in sorted((RECIPES_DIR / "methods").rglob("*.yaml")):
+        head = (yaml.safe_load(p.read_text()).get("model") or {}).get("head_args") or {}
+        if "theta" in head:
+            assert head["theta"] == pytest.approx(NCMC_THETA, abs=1e-9), p.name
+            seen += 1
+    assert seen >= 3 + 48  # fmnist CAL / AL / Loss P and the 48 paper CAL recipes

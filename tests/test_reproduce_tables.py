@@ -11,7 +11,16 @@ import pytest
 from ncollapse.cli import main
 from ncollapse.reproduce import get_reproduction
 from ncollapse.reproduce.report import Report
-from ncollapse.reproduce.tables import FS, TABLES, THETAS, _spec, _table6_checks, _table7_checks
+from ncollapse.reproduce.tables import (
+    FS,
+    TABLES,
+    THETAS,
+    _spec,
+    _table6_checks,
+    _table7_checks,
+    _theta_checks,
+    _theta_runs,
+)
 from ncollapse.sweep import parse_spec
 
 IDS = [t.id for t in TABLES]
@@ -48,9 +57,14 @@ def test_table6_checks_pick_the_best_theta_and_compare_f(tmp_path):
                 )
     rep = Report("t6", tmp_path)
     _table6_checks(rep, _summary(acc))
-    by = {(r["quantity"], r["setting"]): r["ok"] for r in _rows(rep)}
-    assert by[("the best theta lies in (0, pi/4) (norm sum)", "norm=sum")] is False
-    assert by[("the best theta lies in (0, pi/4) (norm mean)", "norm=mean")] is True
+    by = {(r["quantity"], r["setting"]): r for r in _rows(rep)}
+    read = "the best theta, read from w_k (pi/2 - theta), lies in (0, pi/4) (norm {})"
+    # sum: best 1.37 -> pi/2 - 1.37 = 0.20 inside; mean: best 0.5 -> 1.07 outside
+    assert by[(read.format("sum"), "norm=sum")]["ok"] is True
+    assert by[(read.format("sum"), "norm=sum")]["numerics"] == pytest.approx(np.pi / 2 - 1.37, 1e-3)
+    assert by[(read.format("mean"), "norm=mean")]["ok"] is False
+    other = "Def. 3.2's reading: the best theta itself in (0, pi/4) (norm sum; report only)"
+    assert by[(other, "norm=sum")]["numerics"] == 1.37
     f_rows = [r for r in _rows(rep) if r["section"] == "f"]
     assert [r["ok"] for r in f_rows] == [False, True]
 
@@ -61,6 +75,36 @@ def test_table7_checks_are_strict_orderings(tmp_path):
     oks = [r["ok"] for r in _rows(rep)]
     assert oks == [True, False]  # PLA helps RBL; a tie with CAL is not "beats"
     assert np.isfinite([r["numerics"] for r in _rows(rep)]).all()
+    rep = Report("t7", tmp_path)
+    _table7_checks(rep, _summary({"CAL": 80.0, "RBL": 78.0, "RBL + PLA": 77.0,
+                                  "RBL (CE)": 75.0, "RBL (CE) + PLA": 81.0}))  # fmt: skip
+    by = {(r["quantity"], r["setting"]): r["ok"] for r in _rows(rep)}
+    assert by[("balanced acc: RBL + PLA > RBL", "RBL + PLA vs RBL")] is False
+    assert by[("balanced acc: RBL (CE) + PLA > RBL (CE)", "RBL (CE) + PLA vs RBL (CE)")] is True
+    assert by[("balanced acc: RBL (CE) + PLA > CAL", "RBL (CE) + PLA vs CAL")] is True
+
+
+def test_theta_checks_decide_the_reading(tmp_path):
+    new, old = "CAL, theta from w_k (default)", "CAL, theta as Def. 3.2"
+    acc = {new: 86.0, old: 82.0, "SETF": 84.0, "CE": 74.0,
+           "CAL, theta from w_k, norm averaged": 85.5}  # fmt: skip
+    rep = Report("th", tmp_path)
+    _theta_checks(rep, _summary(acc))
+    graded = [r for r in _rows(rep) if r["section"] != "report only"]
+    assert [r["ok"] for r in graded] == [True, True, True, True]
+    rep = Report("th", tmp_path)
+    _theta_checks(rep, _summary({**acc, new: 83.0}))  # below SETF: the ordering fails
+    assert [r["ok"] for r in _rows(rep) if r["section"] != "report only"] == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    # the theta runs use the one default (geometry.NCMC_THETA) and the Def. 3.2 reading of 0.2
+    runs = {r["name"]: r for r in _theta_runs("here")}
+    assert runs[new]["model.head_args.theta"] == pytest.approx(np.pi / 2 - 0.2)
+    assert runs[old]["model.head_args.theta"] == 0.2
+    assert all(r["train.epochs"] == 12 for r in runs.values())
 
 
 @pytest.mark.slow

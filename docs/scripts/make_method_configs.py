@@ -7,7 +7,11 @@
 * ``configs/methods/paper/*.yaml``: mirrors of NCMC's tables (spec ncmc-allnc.md §1.9-§1.10):
   CE / SETF / CAL, with and without mixup, ResNet-50 and DenseNet-BC-150, rho in {50, 100, 200},
   for CIFAR-10, CIFAR-100, SVHN and STL-10 (200 epochs, SGD 0.1, wd 2e-4, batch 128, 5 warm-up
-  epochs, x0.1 at 160 and 180; f = 20, theta = 0.2). They run wherever the data sets exist.
+  epochs, x0.1 at 160 and 180; f = 20). They run wherever the data sets exist.
+
+Every NCMC recipe uses theta = ``geometry.NCMC_THETA`` = pi/2 - 0.2: the paper's 0.2 read as the
+angle between a center and its class direction (``geometry.paper_theta``; the measurements behind
+this reading are in docs/reproductions.md, ``ncmc-table6`` and ``ncmc-cal-theta``).
 
 The output is deterministic; re-running the script rewrites the same files.
 """
@@ -18,6 +22,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from ncollapse.geometry import NCMC_THETA
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "configs" / "methods"
@@ -59,13 +65,15 @@ def _fmnist(model: dict, loss: dict, method: dict | None = None) -> dict:
     return cfg
 
 
-NCMC_HEAD = {"f": 20, "theta": 0.2, "projection_dim": 256}  # F + K = 210 > cnn28's 64 (width 16)
+THETA = round(NCMC_THETA, 10)  # pi/2 - 0.2, written to 10 decimals
+THETA_TXT = "theta = pi/2 - 0.2 = 1.3708, the paper's 0.2 read from the class direction"
+NCMC_HEAD = {"f": 20, "theta": THETA, "projection_dim": 256}  # F + K = 210 > cnn28's 64 (width 16)
 
 FMNIST = {
     "fmnist_lt_cal": (
-        "NCMC CAL: multi-center frame with class-aware f_k (f = 20, theta = 0.2), weighted cosine\n"
-        "loss + norm regulariser (lambda = 6e-4); cnn28 (64-d) + projection to 256 >= (f+1)K = "
-        "210.\nThe trainer passes the training counts to the head (needs_counts) and binds the "
+        "NCMC CAL: multi-center frame with class-aware f_k (f = 20), weighted cosine loss + norm\n"
+        f"regulariser (lambda = 6e-4); {THETA_TXT};\n"
+        "cnn28 (64-d) + projection to 256 >= (f+1)K = 210.\nThe trainer passes the training counts to the head (needs_counts) and binds the "
         "loss.",
         _fmnist(
             {
@@ -78,7 +86,7 @@ FMNIST = {
         ),
     ),
     "fmnist_lt_al": (
-        "NCMC AL: f = 20 centers for every class (theta = 0.2), weighted cosine loss.",
+        f"NCMC AL: f = 20 centers for every class, weighted cosine loss;\n{THETA_TXT}.",
         _fmnist(
             {
                 "backbone": "cnn28",
@@ -157,7 +165,7 @@ DATASETS = {
 }
 BACKBONE_DIM = {"resnet50": 2048, ("densenet_bc", 12): 510, ("densenet_bc", 32): 1360}
 RHOS = (50, 100, 200)
-F_CENTERS, THETA = 20, 0.2
+F_CENTERS = 20
 
 
 def _paper(dataset: str, backbone: str, method: str, mixup: bool, rho: int) -> tuple[str, dict]:
@@ -207,7 +215,7 @@ def _paper(dataset: str, backbone: str, method: str, mixup: bool, rho: int) -> t
     if groups:
         cfg["eval"] = dict(groups)
     label = {"ce": "CE (learnable linear)", "setf": "SETF (fixed ETF + dot regression)",
-             "cal": f"NCMC CAL (f={F_CENTERS}, theta={THETA})"}[method]  # fmt: skip
+             "cal": f"NCMC CAL (f={F_CENTERS}, theta=pi/2-0.2)"}[method]  # fmt: skip
     header = (
         f"Paper mirror (NCMC tables): {label} on {dataset}-LT rho={rho}, {backbone}"
         f"{' + mixup(1.0)' if mixup else ''}.\n"

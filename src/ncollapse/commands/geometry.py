@@ -166,7 +166,13 @@ def register(subparsers) -> None:
         "--counts", required=True, help="training class counts, any order (e.g. 5000,...,50)"
     )
     mc.add_argument("--f", type=int, default=20, help="average number of centers per class (20)")
-    mc.add_argument("--theta", type=float, default=0.2, help="angle theta in radians (0.2)")
+    mc.add_argument(
+        "--theta",
+        type=float,
+        default=None,
+        help="angle theta in radians (default pi/2 - 0.2 = 1.3708: the paper's 0.2 read as the "
+        "angle from the class direction; 0.2 for Def. 3.2's reading)",
+    )
     mc.add_argument("--mode", choices=["cal", "al"], default="cal", help="class-aware or average")
     mc.add_argument(
         "--order",
@@ -377,10 +383,12 @@ def _frame_check(fr) -> dict:
 
 
 def _cmd_multicenter(args: argparse.Namespace) -> int:
-    from ncollapse.geometry import center_counts, cos_alpha, cos_rho, multicenter_frame
+    from ncollapse.geometry import NCMC_THETA, center_counts, cos_alpha, cos_rho, multicenter_frame
     from ncollapse.output import print_json, print_table
     from ncollapse.validation import check_counts
 
+    if args.theta is None:
+        args.theta = NCMC_THETA
     n = check_counts(parse_counts(args.counts))
     K = n.size
     fk = center_counts(args.mode, K, args.f, counts=n, order=args.order)

@@ -106,7 +106,12 @@ def register(subparsers) -> None:
     )
     s.add_argument("--d", type=int, default=None, help="feature dimension (default K; ncmc F+K)")
     s.add_argument("--f", type=int, default=None, help="ncmc only: average centers per class")
-    s.add_argument("--theta", type=float, default=None, help="ncmc only: frame angle (radians)")
+    s.add_argument(
+        "--theta",
+        type=float,
+        default=None,
+        help="ncmc only: frame angle in radians (default pi/2 - 0.2: the paper's 0.2 read from w_k)",
+    )
     s.add_argument("--al", action="store_true", help="ncmc only: f_k = f (AL) instead of CAL")
     s.add_argument("--solver", choices=["lbfgs", "gd", "convex"], default="lbfgs")
     s.add_argument(
@@ -266,7 +271,9 @@ def _cmd_solve(a) -> int:
         if lh is None:
             raise NCollapseError("--model ncmc needs --lambda (λ_H of Loss P), e.g. --lambda 1e-4")
         f = 3 if a.f is None else a.f
-        th = 0.2 if a.theta is None else a.theta
+        from ncollapse.geometry import NCMC_THETA
+
+        th = NCMC_THETA if a.theta is None else a.theta
         sol = ufm.solve_ncmc(counts, lh, f=f, theta=th, class_aware=not a.al, **model, options=opts)
         out = {"model": "ncmc", **ufm.ncmc_report(sol, 0)}
     if a.json:

@@ -23,6 +23,8 @@ from ncollapse.geometry.etf import (
     simplex_etf,
 )
 from ncollapse.geometry.multicenter import (
+    NCMC_THETA,
+    PAPER_THETA,
     MultiCenterFrame,
     al_counts,
     center_counts,
@@ -30,6 +32,7 @@ from ncollapse.geometry.multicenter import (
     cos_alpha,
     cos_rho,
     multicenter_frame,
+    paper_theta,
 )
 from ncollapse.geometry.ncmc_loss_p import loss_p_features
 from ncollapse.geometry.seli import (
@@ -50,6 +53,8 @@ __all__ = [
     "EIG_RTOL",
     "DeepLinearSolution",
     "MultiCenterFrame",
+    "NCMC_THETA",
+    "PAPER_THETA",
     "SELIFactors",
     "SELIGeometry",
     "al_counts",
@@ -67,6 +72,7 @@ __all__ = [
     "minority_collapse_threshold",
     "multicenter_frame",
     "one_hot",
+    "paper_theta",
     "random_orthonormal",
     "scalar_objective",
     "sel_matrix",

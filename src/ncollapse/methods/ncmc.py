@@ -65,7 +65,8 @@ def gcr_predict(embedding: Tensor, centers: Tensor, center_class: Tensor, num_cl
 class MultiCenterHead(Head):
     """NCMC head: fixed ``W0`` and multi-center frame (buffers), BN -> L2 (configurable).
 
-    Options: ``f`` (average centers per class, 20), ``theta`` (radians, 0.2), ``mode``
+    Options: ``f`` (average centers per class, 20), ``theta`` (radians; default
+    :data:`~ncollapse.geometry.NCMC_THETA` = π/2 − 0.2, the paper's 0.2 read from ``w_k``), ``mode``
     (``"cal"`` | ``"al"`` | ``"custom"``), ``counts`` (training counts, needed for CAL),
     ``f_counts`` (custom), ``seed`` (frame), ``batchnorm``/``normalize`` (the paper's BN -> L2),
     ``pre_normalize`` (L2-normalise the backbone output first, App. F's DenseNet/SVHN/STL
@@ -83,7 +84,7 @@ class MultiCenterHead(Head):
         in_dim: int,
         num_classes: int,
         f: int = 20,
-        theta: float = 0.2,
+        theta: float | None = None,
         mode: str = "cal",
         counts=None,
         f_counts=None,
@@ -96,7 +97,9 @@ class MultiCenterHead(Head):
         projection_dim: int | None = None,
         projection_bias: bool = True,
     ):
-        from ncollapse.geometry import multicenter_frame
+        from ncollapse.geometry import NCMC_THETA, multicenter_frame
+
+        theta = NCMC_THETA if theta is None else theta
 
         k = check_int(num_classes, "num_classes", 2)
         f = check_int(f, "f", 1)

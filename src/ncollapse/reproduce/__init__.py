@@ -19,6 +19,7 @@ ncmc-ufm    Loss P with a fixed frame, Cor. 3.7 (Yan et al. 2024)      :mod:`.nc
 from ncollapse.reproduce import (  # noqa: F401  (registers entries)
     comparison,
     deepnet,
+    diagnostics,
     liu_ufm,
     ncmc_ufm,
     seli_ufm,

@@ -469,7 +469,7 @@ def solve_ncmc(
     lambda_h,
     *,
     f: int = 3,
-    theta=0.2,
+    theta=geo.NCMC_THETA,
     class_aware: bool = True,
     frames=None,
     d: int | None = None,
