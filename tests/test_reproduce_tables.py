@@ -29,7 +29,7 @@ IDS = [t.id for t in TABLES]
 @pytest.mark.parametrize("scale", ["smoke", "here", "paper"])
 def test_every_table_spec_validates(scale, tmp_path):
     for t in TABLES:
-        if scale == "paper" and not t.runs("paper"):
+        if (scale == "paper" and not t.runs("paper")) or (scale == "here" and not t.here):
             continue
         spec = parse_spec(_spec(t, scale), out_dir=tmp_path / t.id)
         assert spec.runs, t.id
@@ -116,6 +116,24 @@ def test_smoke_scale_end_to_end(entry, tmp_path, capsys):
     md = (tmp_path / "predictions.md").read_text()
     assert "**Claim:**" in md and "not comparable" in md
     assert (tmp_path / "accuracy.csv").read_text().count("\n") >= 3
+
+
+def test_backbone_tables_are_paper_only(tmp_path):
+    """Tables 2 and 5 (ResNet-50 / DenseNet-BC) list the paper recipes, have no here scale, and say
+    so in one line; their smoke runs the first setting's CE / SETF / CAL."""
+    from ncollapse.errors import NCollapseError
+    from ncollapse.recipes import resolve_recipe
+
+    for tid, n in (("ncmc-table2", 2 * 2 * 3 * 3), ("ncmc-table5", 2 * 2 * 3 * 3)):
+        t = next(t for t in TABLES if t.id == tid)
+        paper = t.runs("paper")
+        assert len(paper) == n and t.runs("here") == []
+        for r in paper:
+            resolve_recipe(r["recipe"])  # every recipe exists
+        assert [r["name"].split()[0] for r in t.runs("smoke")] == ["CE", "SETF", "CAL"]
+        assert get_reproduction(tid).runnable_here is False
+        with pytest.raises(NCollapseError, match=f"{tid} has no here scale"):
+            get_reproduction(tid).recipe(tmp_path, scale="here")
 
 
 def test_table6_frames_fit_their_projection():

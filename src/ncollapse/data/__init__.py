@@ -52,6 +52,7 @@ from ncollapse.data.registry import (
     list_datasets,
     load_dataset,
     register_dataset,
+    require_dataset,
 )
 from ncollapse.data.samplers import (
     ClassAwareSampler,
@@ -91,6 +92,7 @@ __all__ = [
     "is_resident",
     "list_datasets",
     "load_dataset",
+    "require_dataset",
     "load_train_test",
     "loader_kind",
     "make_lazy_loader",

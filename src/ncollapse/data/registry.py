@@ -452,6 +452,20 @@ def dataset_info(name: str, root=None, **opts) -> dict[str, Any]:
     return info
 
 
+def require_dataset(name: str, root=None, split: str = "train", **opts) -> Path:
+    """The folder holding ``split`` of ``name``, or the :class:`DataNotFoundError` that
+    :func:`load_dataset` would raise (where it looked, how to get the files). Checks presence only,
+    without reading: a sweep calls it once per data set before it launches runs."""
+    spec, o = DATASETS.resolve(name)
+    o.update(opts)
+    spec.check_options(o)
+    spec.check_root(root, o)
+    found = spec.find(root, split, **o)
+    if found.path is None:
+        raise spec.not_found(found, split, o)
+    return found.path
+
+
 def load_dataset(name: str, split: str = "train", root=None, **opts):
     """Read a dataset split from local files (never downloads).
 

@@ -418,6 +418,22 @@ def _run_ray(
             ray.shutdown()
 
 
+def check_data(p: Plan) -> None:
+    """Every data set a pending run reads is on disk (presence only); otherwise the one
+    :class:`~ncollapse.errors.DataNotFoundError` that names where it looked and how to get it,
+    before any run starts (rather than one failure per run)."""
+    from ncollapse.data import require_dataset
+
+    seen = set()
+    for i in p.pending:
+        d = p.spec.runs[i].config.data
+        opts = dict(getattr(d, "options", None) or {})
+        key = (d.name, str(d.root), repr(sorted(opts.items())))
+        if key not in seen:
+            seen.add(key)
+            require_dataset(d.name, d.root, "train", **opts)
+
+
 def run_sweep(
     spec: SweepSpec,
     *,
@@ -442,6 +458,7 @@ def run_sweep(
         raise NCollapseError("--address joins a Ray cluster; use it with --executor ray")
     res = plan_resources(spec, workers, threads, gpus, runs_per_gpu)
     p = plan(spec)
+    check_data(p)
     write_plan(p)
     t0 = time.perf_counter()
     outcome = SweepOutcome(spec.out_dir, len(spec.runs), len(spec.runs) - len(p.pending))
