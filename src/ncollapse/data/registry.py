@@ -339,11 +339,13 @@ register_dataset(
         10,
         ("train", "test", "extra"),
         "SVHN cropped digits 32x32 RGB (label 10 -> 0)",
-        "copy train_32x32.mat and test_32x32.mat (ufldl.stanford.edu/housenumbers) and "
+        "copy train_32x32.mat and test_32x32.mat (and extra_32x32.mat for data.options.extra, "
+        "as the paper recipes use) from ufldl.stanford.edu/housenumbers and "
         + _HOW_DIR.format(name="svhn"),
         svhn.read_svhn,
         subdirs=("SVHN",),
         required=svhn.svhn_required,
+        options=svhn.SVHN_OPTIONS,
     )
 )
 register_dataset(
