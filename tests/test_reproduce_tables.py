@@ -63,8 +63,12 @@ def test_table6_checks_pick_the_best_theta_and_compare_f(tmp_path):
     assert by[(read.format("sum"), "norm=sum")]["ok"] is True
     assert by[(read.format("sum"), "norm=sum")]["numerics"] == pytest.approx(np.pi / 2 - 1.37, 1e-3)
     assert by[(read.format("mean"), "norm=mean")]["ok"] is False
-    other = "Def. 3.2's reading: the best theta itself in (0, pi/4) (norm sum; report only)"
+    other = (
+        "not graded: under Def. 3.2's reading the best theta does not lie in (0, pi/4) (norm sum)"
+    )
     assert by[(other, "norm=sum")]["numerics"] == 1.37
+    other = "not graded: under Def. 3.2's reading the best theta lies in (0, pi/4) (norm mean)"
+    assert by[(other, "norm=mean")]["numerics"] == 0.5
     f_rows = [r for r in _rows(rep) if r["section"] == "f"]
     assert [r["ok"] for r in f_rows] == [False, True]
 
@@ -92,6 +96,9 @@ def test_theta_checks_decide_the_reading(tmp_path):
     _theta_checks(rep, _summary(acc))
     graded = [r for r in _rows(rep) if r["section"] != "report only"]
     assert [r["ok"] for r in graded] == [True, True, True, True]
+    notes = [r["quantity"] for r in _rows(rep) if r["section"] == "report only"]
+    assert notes == ["not graded: Def. 3.2's reading: CAL < SETF",
+                     "not graded: regulariser averaged over the batch < summed"]  # fmt: skip
     rep = Report("th", tmp_path)
     _theta_checks(rep, _summary({**acc, new: 83.0}))  # below SETF: the ordering fails
     assert [r["ok"] for r in _rows(rep) if r["section"] != "report only"] == [
