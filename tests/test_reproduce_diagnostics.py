@@ -104,5 +104,5 @@ def test_smoke_scale_end_to_end(entry, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert rc in (0, 1) and summary["rows"] > 0
     md = (tmp_path / "predictions.md").read_text()
-    assert "**Claim:**" in md and ".png" in md
+    assert "**Claim:**" in md and ".png" in md and "not comparable" in md
     assert any(tmp_path.glob("*.png"))

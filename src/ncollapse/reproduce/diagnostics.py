@@ -37,6 +37,9 @@ __all__ = ["ncmc_curves", "predicted_variability", "reproduce_minority", "reprod
 
 CAL, AL, LOSS_P = "methods/fmnist_lt_cal", "methods/fmnist_lt_al", "methods/fmnist_lt_loss_p"
 CURVES_ID, MINORITY_ID = "ncmc-nc-curves", "allnc-minority-collapse"
+_SMOKE_NOTE = (
+    "\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the paper.*"
+)
 CURVES_CLAIM = (
     "Under AL and CAL, NC_ave and NC_std fall during training while the variability "
     "1 − cos(h, w_y) stays away from zero — at NCMC it equals 1 − cos ρ_k (Cor. 3.7, Remark 3.6); "
@@ -117,7 +120,7 @@ def reproduce_nc_curves(
     intro = (
         f"**Paper:** {NCMC_PAPER}\n\n**Claim:** {CURVES_CLAIM}\n\n"
         f"**Scale:** `{scale}` (scaled down: {scaled})\n\n**Command:** "
-        f"`ncollapse reproduce {CURVES_ID} --scale {scale}`"
+        f"`ncollapse reproduce {CURVES_ID} --scale {scale}`" + _SMOKE_NOTE * (scale == "smoke")
     )
     rep = Report(CURVES_ID, out, quick=scale == "smoke", title=f"reproduce {CURVES_ID}",
                  intro=intro)  # fmt: skip
@@ -238,7 +241,7 @@ def reproduce_minority(
         "NC1, the class means and self-duality.\n\n"
         f"**Scale:** `{scale}` (the runs of `ncmc-allnc-comparison`; scaled down: {scaled})\n\n"
         f"**Command:** `ncollapse reproduce {MINORITY_ID} --scale {scale}` (sweep folder "
-        f"`{sweep_root}/sweep`)"
+        f"`{sweep_root}/sweep`)" + _SMOKE_NOTE * (scale == "smoke")
     )
     rep = Report(MINORITY_ID, out, quick=scale == "smoke", title=f"reproduce {MINORITY_ID}",
                  intro=intro)  # fmt: skip
