@@ -130,8 +130,10 @@ def test_multicenter_json(capsys):
     assert r["f_counts"] == [2, 3, 4, 5, 7, 11, 17, 28, 46, 77]
     assert r["F"] == 200 and r["d_required"] == 210
     fk = np.array(r["f_counts"])
+    th = np.pi / 2 - 0.2  # the default: the paper's 0.2 read from the class direction
+    assert r["theta"] == pytest.approx(th, abs=1e-15)
     np.testing.assert_allclose(
-        r["cos_alpha"], np.sqrt((np.cos(0.2) ** 2 + fk * np.sin(0.2) ** 2) / fk), atol=1e-14
+        r["cos_alpha"], np.sqrt((np.cos(th) ** 2 + fk * np.sin(th) ** 2) / fk), atol=1e-14
     )
     argv = ["geometry", "multicenter", "--counts", "1,3,3", "--f", "3", "--order", "positional"]
     r = _json(capsys, [*argv, "--json"])  # the paper's worked example reads the counts positionally
