@@ -134,10 +134,9 @@ class DatasetSpec:
         files = self.required(split, opts) if self.required else []
         return not_found_error(self.name, split, found.searched, files, self.how_to_get)
 
-    # -- reading ------------------------------------------------------------------------------
-    def __call__(self, split: str = "train", root=None, **opts):
-        """Read ``split`` from local files (see :func:`load_dataset`)."""
-        split = str(split).lower()
+    def folder(self, split: str, root, opts: dict) -> Path:
+        """The folder holding ``split``'s files, after checking the split, the options and an
+        explicit root; otherwise the error that says where it looked and how to get the files."""
         if split not in self.splits:
             raise NCollapseError(
                 f"{self.name} has splits {', '.join(self.splits)}; got split={split!r}"
@@ -147,7 +146,13 @@ class DatasetSpec:
         found = self.find(root, split, **opts)
         if found.path is None:
             raise self.not_found(found, split, opts)
-        ds = self.reader(found.path, split, **opts)
+        return found.path
+
+    # -- reading ------------------------------------------------------------------------------
+    def __call__(self, split: str = "train", root=None, **opts):
+        """Read ``split`` from local files (see :func:`load_dataset`)."""
+        split = str(split).lower()
+        ds = self.reader(self.folder(split, root, opts), split, **opts)
         if not opts.get("lazy", self.lazy) and hasattr(ds, "to_array_dataset"):
             ds = eval_view(ds).to_array_dataset()  # decoded once: no baked-in random crops
         if hasattr(ds, "compute_stats"):  # an in-memory dataset: statistics of this split
@@ -460,12 +465,7 @@ def require_dataset(name: str, root=None, split: str = "train", **opts) -> Path:
     without reading: a sweep calls it once per data set before it launches runs."""
     spec, o = DATASETS.resolve(name)
     o.update(opts)
-    spec.check_options(o)
-    spec.check_root(root, o)
-    found = spec.find(root, split, **o)
-    if found.path is None:
-        raise spec.not_found(found, split, o)
-    return found.path
+    return spec.folder(str(split).lower(), root, o)
 
 
 def load_dataset(name: str, split: str = "train", root=None, **opts):
