@@ -25,7 +25,7 @@ import numpy as np
 
 from ncollapse.reproduce.catalogue import register_reproduction
 from ncollapse.reproduce.deepnet import check_scale, run_spec
-from ncollapse.reproduce.report import Report
+from ncollapse.reproduce.report import Report, entry_out_dir, entry_report
 
 __all__ = ["comparison_spec", "reproduce_comparison"]
 
@@ -134,7 +134,7 @@ def reproduce_comparison(
 ) -> dict:  # fmt: skip
     """Run the comparison sweep, tabulate mean ± std over seeds and check the claims."""
     scale = check_scale(scale or ("smoke" if quick else "here"))
-    out = Path(out_dir) if out_dir is not None else Path("outputs/reproduce") / ID / scale
+    out = entry_out_dir(ID, scale, out_dir)
     raw, scaled = comparison_spec(scale)
     claim = (
         "CAL >= SETF > CE in balanced accuracy, CAL's gain over CE largest on few-shot classes "
@@ -152,17 +152,8 @@ def accuracy_report(
     """Run the sweep spec ``raw`` into ``out``, tabulate the accuracies (mean ± std over seeds,
     :func:`summarise`), apply ``checks(report, summary)`` and write the report. ``head`` opens the
     report (paper and claim); the comparison and every table entry report this way."""
-    intro = (
-        f"{head}\n\n**Scale:** `{scale}` (scaled down: {scaled})\n\n**Command:** "
-        f"`ncollapse reproduce {id} --scale {scale}`"
-        + (
-            f"\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the {noun}.*"
-            if scale == "smoke"
-            else ""
-        )  # fmt: skip
-    )
-    rep = Report(id, out, quick=scale == "smoke", title=f"reproduce {id}", intro=intro)
-    rep.meta = {"scale": scale, "scaled": scaled, "claim": claim}
+    rep = entry_report(id, out, scale, head, f"scaled down: {scaled}", noun=noun, scaled=scaled,
+                       claim=claim)  # fmt: skip
     summary = summarise(run_spec(raw, out, executor=executor, workers=workers))
     rows = [{"method": m, **{f"{k}_mean": v[0] for k, v in s.items()},
              **{f"{k}_std": v[1] for k, v in s.items()}, "seeds": s["balanced_acc"][2]}

@@ -46,7 +46,7 @@ import numpy as np
 from ncollapse.errors import NCollapseError
 from ncollapse.io import atomic_write_text
 from ncollapse.reproduce.catalogue import register_reproduction
-from ncollapse.reproduce.report import Report
+from ncollapse.reproduce.report import Report, entry_out_dir, entry_report
 
 SCALES = ("smoke", "here", "paper")
 SELI_PAPER = "Thrampoulidis et al., Imbalance Trouble, NeurIPS 2022 (arXiv 2208.05512)"
@@ -235,16 +235,10 @@ def get_claim(entry_id: str) -> str:
 
 
 def _report(entry_id: str, out: Path, scale: str, setting: Setting, paper: str, claim: str):
-    intro = (
-        f"**Paper:** {paper}\n\n**Claim:** {claim}\n\n**Scale:** `{scale}`"
-        + (f" (scaled down: {setting.scaled})" if setting.scaled != "none" else "")
-        + f"\n\n**Command:** `ncollapse reproduce {entry_id} --scale {scale}`"
-        + ("\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the paper.*"
-           if scale == "smoke" else "")
-    )  # fmt: skip
-    rep = Report(entry_id, out, quick=scale == "smoke", title=f"reproduce {entry_id}", intro=intro)
-    rep.meta = {"scale": scale, "scaled": setting.scaled, "paper": paper, "claim": claim}
-    return rep
+    head = f"**Paper:** {paper}\n\n**Claim:** {claim}"
+    scaled = f"scaled down: {setting.scaled}" if setting.scaled != "none" else None
+    return entry_report(entry_id, out, scale, head, scaled, scaled=setting.scaled, paper=paper,
+                        claim=claim)  # fmt: skip
 
 
 def run_setting(
@@ -372,7 +366,7 @@ def reproduce_seli_deepnet(
 ) -> dict:  # fmt: skip
     """Train the SELI MLPs over R, compare with the closed forms, write the report."""
     scale = check_scale(scale or ("smoke" if quick else "here"))
-    out = Path(out_dir) if out_dir is not None else Path("outputs/reproduce/seli-deepnet") / scale
+    out = entry_out_dir("seli-deepnet", scale, out_dir)
     setting = _seli_setting(scale)
     rep = _report("seli-deepnet", out, scale, setting, SELI_PAPER, get_claim("seli-deepnet"))
     records = run_setting("seli-deepnet", setting, out, executor=executor, workers=workers)
@@ -531,7 +525,7 @@ def _liu_entry(fig: str):
         executor: str = "local", workers=None,
     ) -> dict:  # fmt: skip
         scale_ = check_scale(scale or ("smoke" if quick else "here"))
-        out = Path(out_dir) if out_dir is not None else Path("outputs/reproduce") / fig / scale_
+        out = entry_out_dir(fig, scale_, out_dir)
         setting = _liu_setting(fig, scale_)
         rep = _report(fig, out, scale_, setting, LIU_PAPER, get_claim(fig))
         rep.meta["bias"] = bias

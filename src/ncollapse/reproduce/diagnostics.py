@@ -23,7 +23,6 @@ Both read the per-epoch measures the trainer logs (``metrics.jsonl``: ``nc.ncmc`
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,15 +30,12 @@ import numpy as np
 from ncollapse.reproduce.catalogue import register_reproduction
 from ncollapse.reproduce.comparison import ALLNC_PAPER, NCMC_PAPER, SMOKE_SET, comparison_spec
 from ncollapse.reproduce.deepnet import check_scale, run_spec
-from ncollapse.reproduce.report import Report
+from ncollapse.reproduce.report import Report, entry_out_dir, entry_report
 
 __all__ = ["ncmc_curves", "predicted_variability", "reproduce_minority", "reproduce_nc_curves"]
 
 CAL, AL, LOSS_P = "methods/fmnist_lt_cal", "methods/fmnist_lt_al", "methods/fmnist_lt_loss_p"
 CURVES_ID, MINORITY_ID = "ncmc-nc-curves", "allnc-minority-collapse"
-_SMOKE_NOTE = (
-    "\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the paper.*"
-)
 CURVES_CLAIM = (
     "Under AL and CAL, NC_ave and NC_std fall during training while the variability "
     "1 − cos(h, w_y) stays away from zero — at NCMC it equals 1 − cos ρ_k (Cor. 3.7, Remark 3.6); "
@@ -111,20 +107,14 @@ def reproduce_nc_curves(
         raise NCollapseError(
             f"{CURVES_ID} has no paper scale (CIFAR-10/100 are not on this machine); use --scale here"
         )
-    out = Path(out_dir) if out_dir is not None else Path("outputs/reproduce") / CURVES_ID / scale
+    out = entry_out_dir(CURVES_ID, scale, out_dir)
     scaled = {
         "smoke": "smoke: digits, an MLP of width 32, two epochs, CAL and Loss P only",
         "here": "Fashion-MNIST-LT (rho = 100) for CIFAR-10-LT (tau = 0.01); cnn28 + a 256-d "
         "projection for ResNet-50; 8 epochs for 200; one seed (the paper's figures are one run)",
     }[scale]
-    intro = (
-        f"**Paper:** {NCMC_PAPER}\n\n**Claim:** {CURVES_CLAIM}\n\n"
-        f"**Scale:** `{scale}` (scaled down: {scaled})\n\n**Command:** "
-        f"`ncollapse reproduce {CURVES_ID} --scale {scale}`" + _SMOKE_NOTE * (scale == "smoke")
-    )
-    rep = Report(CURVES_ID, out, quick=scale == "smoke", title=f"reproduce {CURVES_ID}",
-                 intro=intro)  # fmt: skip
-    rep.meta = {"scale": scale, "scaled": scaled}
+    head = f"**Paper:** {NCMC_PAPER}\n\n**Claim:** {CURVES_CLAIM}"
+    rep = entry_report(CURVES_ID, out, scale, head, f"scaled down: {scaled}", scaled=scaled)
     base = {"run.tensorboard": False, **(SMOKE_SET if scale == "smoke" else {})}
     raw = {"name": CURVES_ID, "set": base, "runs": _curve_runs(scale), "seeds": [0]}
     records = run_spec(raw, out, executor=executor, workers=workers)
@@ -226,26 +216,22 @@ def reproduce_minority(
 ) -> dict:  # fmt: skip
     """Measure the comparison runs' final geometry and check AllNC's diagnosis."""
     scale = check_scale(scale or ("smoke" if quick else "here"))
-    out = Path(out_dir) if out_dir is not None else Path("outputs/reproduce") / MINORITY_ID / scale
+    out = entry_out_dir(MINORITY_ID, scale, out_dir)
     # the comparison's sweep: reused (finished runs are skipped), or trained into out_dir when an
     # explicit out_dir is given
-    sweep_root = (
-        out if out_dir is not None else Path("outputs/reproduce/ncmc-allnc-comparison") / scale
-    )
+    sweep_root = out if out_dir is not None else entry_out_dir("ncmc-allnc-comparison", scale)
     raw, scaled = comparison_spec(scale)
     raw = {**raw, "name": MINORITY_ID}
-    intro = (
+    head = (
         f"**Paper:** {ALLNC_PAPER}\n\n**Claim:** under imbalance the minority class means are "
         "squeezed along with the minority classifiers (complete minority collapse); a fixed "
         "classifier (SETF) leaves the means compressed and self-duality violated; AllNC restores "
-        "NC1, the class means and self-duality.\n\n"
-        f"**Scale:** `{scale}` (the runs of `ncmc-allnc-comparison`; scaled down: {scaled})\n\n"
-        f"**Command:** `ncollapse reproduce {MINORITY_ID} --scale {scale}` (sweep folder "
-        f"`{sweep_root}/sweep`)" + _SMOKE_NOTE * (scale == "smoke")
+        "NC1, the class means and self-duality."
     )
-    rep = Report(MINORITY_ID, out, quick=scale == "smoke", title=f"reproduce {MINORITY_ID}",
-                 intro=intro)  # fmt: skip
-    rep.meta = {"scale": scale, "scaled": scaled, "sweep": str(sweep_root / "sweep")}
+    rep = entry_report(MINORITY_ID, out, scale, head,
+                       f"the runs of `ncmc-allnc-comparison`; scaled down: {scaled}",
+                       command_note=f" (sweep folder `{sweep_root}/sweep`)", scaled=scaled,
+                       sweep=str(sweep_root / "sweep"))  # fmt: skip
     records = run_spec(raw, sweep_root, executor=executor, workers=workers)
     by: dict[str, list[dict]] = {}
     for r in records:

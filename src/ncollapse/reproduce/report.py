@@ -49,6 +49,32 @@ def default_out_dir(name: str) -> Path:
     return Path("outputs") / "ufm" / name
 
 
+def entry_out_dir(entry_id: str, scale: str, out_dir=None) -> Path:
+    """Where a trained catalogue entry writes: ``out_dir`` if given, else
+    ``outputs/reproduce/ID/SCALE``."""
+    return Path(out_dir) if out_dir is not None else Path("outputs/reproduce") / entry_id / scale
+
+
+SMOKE_NOTE = "\n\n*Smoke scale checks the plumbing; its numbers are not comparable with the {}.*"
+
+
+def entry_report(
+    entry_id: str, out: Path, scale: str, head: str, scale_note: str | None = None, *,
+    command_note: str = "", noun: str = "paper", **meta,
+) -> Report:  # fmt: skip
+    """The report of a trained catalogue entry: ``head`` (paper and claim), the scale with
+    ``scale_note`` in parentheses, the command (plus ``command_note``) and, at smoke scale, the note
+    that its numbers are not comparable with the ``noun``; ``meta`` is ``{"scale": scale, **meta}``."""
+    intro = (
+        f"{head}\n\n**Scale:** `{scale}`" + (f" ({scale_note})" if scale_note else "")
+        + f"\n\n**Command:** `ncollapse reproduce {entry_id} --scale {scale}`{command_note}"
+        + (SMOKE_NOTE.format(noun) if scale == "smoke" else "")
+    )  # fmt: skip
+    rep = Report(entry_id, out, quick=scale == "smoke", title=f"reproduce {entry_id}", intro=intro)
+    rep.meta = {"scale": scale, **meta}
+    return rep
+
+
 class Report:
     """Collects prediction rows, tables and figures of one recipe run."""
 

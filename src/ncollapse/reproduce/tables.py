@@ -28,15 +28,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ncollapse.errors import NCollapseError
 from ncollapse.reproduce.catalogue import register_reproduction
 from ncollapse.reproduce.comparison import ALLNC_PAPER, NCMC_PAPER, SMOKE_SET, accuracy_report
 from ncollapse.reproduce.deepnet import check_scale
-from ncollapse.reproduce.report import Report
+from ncollapse.reproduce.report import Report, entry_out_dir
 
 __all__ = ["TABLES", "TableEntry"]
 
@@ -71,16 +71,12 @@ def _spec(t: TableEntry, scale: str) -> dict[str, Any]:
 
 def _run_table(t: TableEntry, out_dir, scale, executor, workers) -> dict:
     scale = check_scale(scale)
-    out = Path(out_dir) if out_dir is not None else Path("outputs/reproduce") / t.id / scale
+    out = entry_out_dir(t.id, scale, out_dir)
     scaled = {"smoke": "smoke: digits, an MLP of width 32, one epoch, the first four runs",
               "here": t.scaled, "paper": "the paper's data, backbone and schedule"}[scale]  # fmt: skip
     if scale == "paper" and not t.runs("paper"):
-        from ncollapse.errors import NCollapseError
-
         raise NCollapseError(f"{t.id} has no paper scale: {t.paper_note}; use --scale here")
     if scale == "here" and not t.here:
-        from ncollapse.errors import NCollapseError
-
         raise NCollapseError(
             f"{t.id} has no here scale ({t.scaled}); run --scale paper where the data sets exist "
             "(ncollapse data list says where each is looked for), or --scale smoke"
@@ -194,6 +190,24 @@ def _backbone_checks(rep: Report, s: dict) -> None:
             setting = name[len("CAL ") :]
             for other in ("CE", "SETF"):
                 _at_least(rep, s, name, f"{other} {setting}", "NCMC Tables 2 and 5")
+
+
+def _backbone_entry(table: int, *datasets: tuple[str, str]) -> TableEntry:
+    """NCMC Table 2 or 5: the backbone comparison on two data sets (``(name, display name)``)."""
+    shown = [d for _, d in datasets]
+    return TableEntry(
+        f"ncmc-table{table}",
+        NCMC_PAPER,
+        "CAL is at least as good as CE and SETF with both ResNet-50 and DenseNet-BC on "
+        f"{' and '.join(d + '-LT' for d in shown)} at every imbalance (Table {table}).",
+        _backbone_runs(tuple(n for n, _ in datasets)),
+        {"paper": [0, 1, 2]},
+        "the table compares ImageNet-size backbones (ResNet-50, DenseNet-BC-150) that 2 CPU "
+        "cores cannot train",
+        _backbone_checks,
+        here=False,
+        data_paper=", ".join(shown),
+    )
 
 
 def _table3_runs(scale: str) -> list[dict]:
@@ -378,32 +392,8 @@ TABLES = [
             "for 200; one seed",
             _table1_checks,
         ),  # fmt: skip
-        TableEntry(
-            "ncmc-table2",
-            NCMC_PAPER,
-            "CAL is at least as good as CE and SETF with both ResNet-50 and DenseNet-BC on "
-            "CIFAR-10-LT and CIFAR-100-LT at every imbalance (Table 2).",
-            _backbone_runs(("cifar10", "cifar100")),
-            {"paper": [0, 1, 2]},
-            "the table compares ImageNet-size backbones (ResNet-50, DenseNet-BC-150) that 2 CPU "
-            "cores cannot train",
-            _backbone_checks,
-            here=False,
-            data_paper="CIFAR-10, CIFAR-100",
-        ),  # fmt: skip
-        TableEntry(
-            "ncmc-table5",
-            NCMC_PAPER,
-            "CAL is at least as good as CE and SETF with both ResNet-50 and DenseNet-BC on "
-            "SVHN-LT and STL-10-LT at every imbalance (Table 5).",
-            _backbone_runs(("svhn", "stl10")),
-            {"paper": [0, 1, 2]},
-            "the table compares ImageNet-size backbones (ResNet-50, DenseNet-BC-150) that 2 CPU "
-            "cores cannot train",
-            _backbone_checks,
-            here=False,
-            data_paper="SVHN, STL-10",
-        ),  # fmt: skip
+        _backbone_entry(2, ("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100")),
+        _backbone_entry(5, ("svhn", "SVHN"), ("stl10", "STL-10")),
         TableEntry(
             "ncmc-table3",
             NCMC_PAPER,
