@@ -14,6 +14,19 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session")
+def method_configs():
+    """docs/scripts/make_method_configs.py as a module (the generator of configs/methods/)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "make_method_configs.py"
+    spec = importlib.util.spec_from_file_location("make_method_configs", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     np.random.seed(0)

@@ -3,7 +3,6 @@ components that fit together (head x loss x method, frame dimension), and matche
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
 from pathlib import Path
 
@@ -66,12 +65,8 @@ def test_recipe_is_consistent(path):
     create_head(cfg.model.head, width, K[ds], **head_args)
 
 
-def test_recipes_match_their_generator():
-    spec = importlib.util.spec_from_file_location(
-        "make_method_configs", ROOT / "docs" / "scripts" / "make_method_configs.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_recipes_match_their_generator(method_configs):
+    mod = method_configs
     for name, (_, cfg) in mod.FMNIST.items():
         assert yaml.safe_load((ROOT / "configs/methods" / f"{name}.yaml").read_text()) == cfg
     header, cfg = mod._paper("cifar100", "resnet50", "cal", True, 200)

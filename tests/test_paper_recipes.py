@@ -10,7 +10,6 @@ momentum. It leaves out cuDNN workspaces and the transient buffers of the backwa
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
 from pathlib import Path
 
@@ -26,15 +25,6 @@ GIB = 2**30
 A100_80GB = 80 * GIB  # 81,920 MiB
 IN_SHAPE = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "svhn": (3, 32, 32),
             "stl10": (3, 96, 96)}  # fmt: skip
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "make_method_configs", ROOT / "docs" / "scripts" / "make_method_configs.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @cache
@@ -92,16 +82,13 @@ def test_paper_recipe_fits_one_a100_80gb(path):
 
 
 # ----------------------------------------------------------------------------- readings
-def test_paper_recipes_are_the_generated_grid():
-    gen = _generator()
-    want = {}
-    for ds in gen.DATASETS:
-        for bb in ("resnet50", "densenet_bc"):
-            for method in ("ce", "setf", "cal"):
-                for mixup in (False, True):
-                    for rho in gen.RHOS:
-                        name = f"{ds}_{bb}_{method}{'_mixup' if mixup else ''}_rho{rho}.yaml"
-                        want[name] = gen._paper(ds, bb, method, mixup, rho)
+def test_paper_recipes_are_the_generated_grid(method_configs):
+    want = {
+        name.removeprefix("paper/"): recipe
+        for name, recipe in method_configs.recipes().items()
+        if name.startswith("paper/")
+    }
+    assert len(want) == 4 * 2 * 3 * 2 * 3  # data sets x backbones x methods x mixup x rho
     assert sorted(want) == [p.name for p in PAPER]
     for path in PAPER:
         header, cfg = want[path.name]

@@ -240,22 +240,25 @@ def _paper(dataset: str, backbone: str, method: str, mixup: bool, rho: int) -> t
     return header, cfg
 
 
-def main() -> int:
-    n = 0
-    for name, (header, cfg) in FMNIST.items():
-        _dump(OUT / f"{name}.yaml", header, cfg)
-        n += 1
+def recipes() -> dict[str, tuple[str, dict]]:
+    """Every recipe: its path under ``configs/methods/`` -> (header, config)."""
+    out = {f"{name}.yaml": recipe for name, recipe in FMNIST.items()}
     for dataset in DATASETS:
         for backbone in ("resnet50", "densenet_bc"):
             for method in ("ce", "setf", "cal"):
                 for mixup in (False, True):
                     for rho in RHOS:
-                        header, cfg = _paper(dataset, backbone, method, mixup, rho)
                         mix = "_mixup" if mixup else ""
-                        fname = f"{dataset}_{backbone}_{method}{mix}_rho{rho}.yaml"
-                        _dump(OUT / "paper" / fname, header, cfg)
-                        n += 1
-    print(f"wrote {n} recipes under {OUT.relative_to(ROOT)}")
+                        fname = f"paper/{dataset}_{backbone}_{method}{mix}_rho{rho}.yaml"
+                        out[fname] = _paper(dataset, backbone, method, mixup, rho)
+    return out
+
+
+def main() -> int:
+    all_recipes = recipes()
+    for fname, (header, cfg) in all_recipes.items():
+        _dump(OUT / fname, header, cfg)
+    print(f"wrote {len(all_recipes)} recipes under {OUT.relative_to(ROOT)}")
     return 0
 
 
