@@ -194,3 +194,12 @@ def test_load_dataset_svhn_extra_missing(svhn_dir):
     (svhn_dir / "extra_32x32.mat").unlink()
     with pytest.raises(DataNotFoundError, match=r"svhn \(train\) not found.*extra_32x32\.mat"):
         load_dataset("svhn", "train", root=svhn_dir.parent, extra=True)
+
+
+def test_svhn_extra_must_be_a_bool(svhn_dir):
+    """A string such as "false" is not silently read as true."""
+    from ncollapse.data import load_dataset
+    from ncollapse.errors import NCollapseError
+
+    with pytest.raises(NCollapseError, match=r"svhn option extra='false' is not true or false.*"):
+        load_dataset("svhn", "train", root=svhn_dir.parent, extra="false")

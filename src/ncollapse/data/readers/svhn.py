@@ -17,14 +17,20 @@ from ncollapse.data.base import ArrayDataset
 from ncollapse.data.formats import read_svhn_mat
 from ncollapse.data.readers._common import DIGIT_CLASSES
 from ncollapse.data.search import NEVER_DOWNLOADS
-from ncollapse.errors import DataNotFoundError
+from ncollapse.errors import DataNotFoundError, NCollapseError
 
 #: The reader's keyword options (besides ``lazy``).
 SVHN_OPTIONS = ("extra",)
 
 
 def _with_extra(split: str, opts: dict) -> bool:
-    return split == "train" and bool(opts.get("extra", False))
+    extra = opts.get("extra", False)
+    if not isinstance(extra, bool):
+        raise NCollapseError(
+            f"svhn option extra={extra!r} is not true or false; set data.options.extra: true to "
+            "append extra_32x32.mat to the train split, or false (the default)"
+        )
+    return split == "train" and extra
 
 
 def svhn_required(split: str, opts: dict) -> list[str]:
